@@ -1,0 +1,163 @@
+//! Command-line surface: clap derive only. Raw values stay `Option`s here; `resolve` decides.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sts-gen",
+    version,
+    about = "Generate production-ready Kubernetes StatefulSets for replicated databases",
+    long_about = "Generate production-ready Kubernetes StatefulSets for replicated databases.\n\n\
+        One command writes everything a replicated database needs: credentials, configuration and \
+        the scripts that derive each pod's identity from its ordinal, clone a new replica from a \
+        running peer and wire replication to the single writer; Services, the StatefulSet and a \
+        PodDisruptionBudget. The manifests go to stdout; notes and warnings go to stderr.",
+    after_help = "Examples:\n  sts-gen mysql --replicas 3 > mysql.yaml\n  \
+        sts-gen mysql --preset prod -n db --existing-secret mysql-credentials | kubectl apply -f -\n  \
+        sts-gen list",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// MySQL 8.4 LTS: pod 0 is the primary, the others are GTID replicas cloned with the CLONE plugin
+    #[command(
+        after_help = "Examples:\n  sts-gen mysql --replicas 3 > mysql.yaml\n  \
+        sts-gen mysql --preset prod --namespace db --existing-secret mysql-credentials\n  \
+        sts-gen mysql -f values.yaml --set storage.size=50Gi -o json"
+    )]
+    Mysql(GenerateArgs),
+    /// List the databases and their presets, with the values each preset sets
+    List,
+    /// Print a shell completion script
+    #[command(after_help = "Example:\n  sts-gen completions bash > /etc/bash_completion.d/sts-gen")]
+    Completions {
+        /// The shell to write completions for
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff)
+    #[command(after_help = "Example:\n  sts-gen man | man -l -")]
+    Man,
+}
+
+/// The database a subcommand generates; the exhaustive list every table iterates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum)]
+pub enum DbKind {
+    Mysql,
+}
+
+impl DbKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DbKind::Mysql => "mysql",
+        }
+    }
+}
+
+/// Flags shared by every database subcommand (DESIGN.md §8).
+#[derive(Debug, Clone, Default, Args)]
+pub struct GenerateArgs {
+    /// Name of the StatefulSet and prefix of every object [default: the database name]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Namespace of every object (omitted: no namespace field; kubectl's context decides)
+    #[arg(short = 'n', long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Number of pods; pod 0 is the primary
+    #[arg(short = 'r', long, value_name = "N", allow_negative_numbers = true)]
+    pub replicas: Option<String>,
+    /// Preset to start from (see `sts-gen list`) [default: none, the database's defaults]
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+    /// Values file (YAML, same keys as presets); repeatable, later files win
+    #[arg(short = 'f', long = "values", value_name = "FILE")]
+    pub values: Vec<PathBuf>,
+    /// Set one value by its values-file path, e.g. storage.size=20Gi; repeatable, later wins
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Size of each pod's PersistentVolumeClaim (a Kubernetes quantity, e.g. 20Gi)
+    #[arg(long, value_name = "QUANTITY", allow_hyphen_values = true)]
+    pub storage_size: Option<String>,
+    /// StorageClass of the PersistentVolumeClaims [default: the cluster's default class]
+    #[arg(long, value_name = "NAME")]
+    pub storage_class: Option<String>,
+    /// Container image of the database
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// CPU request of the database container (a Kubernetes quantity, e.g. 500m)
+    #[arg(long, value_name = "QUANTITY", allow_hyphen_values = true)]
+    pub cpu: Option<String>,
+    /// Memory request and limit of the database container (a Kubernetes quantity, e.g. 2Gi)
+    #[arg(long, value_name = "QUANTITY", allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    /// Type of the client Services
+    #[arg(long, value_enum, value_name = "TYPE")]
+    pub service_type: Option<ServiceType>,
+    /// Use this existing Secret for credentials instead of generating one (output is then deterministic)
+    #[arg(long, value_name = "NAME")]
+    pub existing_secret: Option<String>,
+    /// DNS domain of the cluster, used in the pods' stable DNS names
+    #[arg(long, value_name = "DOMAIN")]
+    pub cluster_domain: Option<String>,
+    /// Output format
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Yaml)]
+    pub output: OutputFormat,
+    /// Write one file per object plus kustomization.yaml into DIR instead of stdout
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize, serde::Serialize)]
+pub enum ServiceType {
+    #[value(name = "ClusterIP")]
+    ClusterIP,
+    #[value(name = "LoadBalancer")]
+    LoadBalancer,
+    #[value(name = "NodePort")]
+    NodePort,
+}
+
+impl ServiceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceType::ClusterIP => "ClusterIP",
+            ServiceType::LoadBalancer => "LoadBalancer",
+            ServiceType::NodePort => "NodePort",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    #[default]
+    Yaml,
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_db_kind_has_a_subcommand() {
+        let cmd = Cli::command();
+        for kind in DbKind::value_variants() {
+            assert!(
+                cmd.find_subcommand(kind.as_str()).is_some(),
+                "no subcommand for {kind:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Database engines: the only database-specific code. An engine turns a `Spec` into `Parts`;
+//! the generic assembler in `k8s` turns parts into objects.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use k8s_openapi::api::core::v1::{Container, Volume};
+
+use crate::cli::DbKind;
+use crate::spec::Spec;
+
+mod mysql;
+
+pub use mysql::Mysql;
+
+/// Volume names the assembler provides to every engine's containers.
+pub mod volumes {
+    /// The volumeClaimTemplate: each pod's own PersistentVolume.
+    pub const DATA: &str = "data";
+    /// The `<name>-config` ConfigMap.
+    pub const CONFIG: &str = "config";
+    /// The `<name>-scripts` ConfigMap (files mode 0555).
+    pub const SCRIPTS: &str = "scripts";
+    /// The credentials Secret (files mode 0440, group = the pod's fsGroup).
+    pub const CREDENTIALS: &str = "credentials";
+}
+
+/// A port the database serves; Services target it by name.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Port {
+    pub name: &'static str,
+    pub number: i32,
+}
+
+/// What an engine contributes to the objects of one instance.
+#[derive(Debug, Clone, Default)]
+pub struct Parts {
+    /// Ports of the main container, exposed by every Service.
+    pub ports: Vec<Port>,
+    /// `<name>-config` data: configuration files.
+    pub config: BTreeMap<String, String>,
+    /// `<name>-scripts` data: scripts.
+    pub scripts: BTreeMap<String, String>,
+    pub init_containers: Vec<Container>,
+    /// The database container first.
+    pub containers: Vec<Container>,
+    /// Volumes beyond data, config, scripts and credentials (emptyDirs).
+    pub volumes: Vec<Volume>,
+    /// The image's database user, which every container runs as.
+    pub user_id: i64,
+    /// Pod 0 is the only writer: a `<name>-primary` Service reaches it alone.
+    pub single_writer: bool,
+}
+
+pub trait Engine: Sync {
+    /// Keys of the credentials Secret, all generated when sts-gen writes the Secret.
+    fn secret_keys(&self) -> &'static [&'static str];
+    /// The most replicas the database supports in this topology.
+    fn max_replicas(&self) -> u32;
+    /// The database's parts for `spec`.
+    fn parts(&self, spec: &Spec) -> Result<Parts>;
+}
+
+/// The engine of a database; exhaustive, so a new `DbKind` without an engine does not compile.
+pub fn for_kind(kind: DbKind) -> &'static dyn Engine {
+    match kind {
+        DbKind::Mysql => &Mysql,
+    }
+}

@@ -1,0 +1,152 @@
+//! Typed Kubernetes objects: the assembler owns labels, selectors, names, the headless Service,
+//! the checksum annotation and the order of objects. One builder function per kind.
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, EmptyDirVolumeSource, ExecAction, Probe, Secret, Service, Volume, VolumeMount,
+};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Serialize;
+
+use crate::engine::Parts;
+use crate::labels::Labels;
+use crate::spec::{Credentials, Spec};
+
+mod config;
+mod pdb;
+mod service;
+mod statefulset;
+
+/// One generated object. Each k8s-openapi type writes its own `apiVersion` and `kind`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Manifest {
+    Secret(Secret),
+    ConfigMap(ConfigMap),
+    Service(Service),
+    StatefulSet(Box<StatefulSet>),
+    PodDisruptionBudget(PodDisruptionBudget),
+}
+
+impl Manifest {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Manifest::Secret(_) => "Secret",
+            Manifest::ConfigMap(_) => "ConfigMap",
+            Manifest::Service(_) => "Service",
+            Manifest::StatefulSet(_) => "StatefulSet",
+            Manifest::PodDisruptionBudget(_) => "PodDisruptionBudget",
+        }
+    }
+
+    pub fn metadata(&self) -> &ObjectMeta {
+        match self {
+            Manifest::Secret(o) => &o.metadata,
+            Manifest::ConfigMap(o) => &o.metadata,
+            Manifest::Service(o) => &o.metadata,
+            Manifest::StatefulSet(o) => &o.metadata,
+            Manifest::PodDisruptionBudget(o) => &o.metadata,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.metadata().name.as_deref().unwrap_or_default()
+    }
+}
+
+/// Every object of one instance, in apply order: credentials and configuration first, then the
+/// Services (the headless one before the StatefulSet that names it), the StatefulSet, the PDB.
+pub fn assemble(spec: &Spec, parts: &Parts) -> Vec<Manifest> {
+    let labels = Labels {
+        db: spec.db.kind().as_str(),
+        instance: &spec.names.instance,
+        version: &spec.image.version,
+        user: &spec.labels,
+    };
+    let mut out = Vec::new();
+    if let Credentials::Generated(values) = &spec.credentials {
+        out.push(Manifest::Secret(config::secret(spec, &labels, values)));
+    }
+    out.push(Manifest::ConfigMap(config::config_map(
+        spec,
+        &labels,
+        &spec.names.config,
+        &parts.config,
+    )));
+    out.push(Manifest::ConfigMap(config::config_map(
+        spec,
+        &labels,
+        &spec.names.scripts,
+        &parts.scripts,
+    )));
+    out.push(Manifest::Service(service::headless(spec, &labels, parts)));
+    out.push(Manifest::Service(service::client(spec, &labels, parts)));
+    if parts.single_writer {
+        out.push(Manifest::Service(service::primary(spec, &labels, parts)));
+    }
+    out.push(Manifest::StatefulSet(Box::new(statefulset::statefulset(
+        spec, &labels, parts,
+    ))));
+    if spec.replicas > 1 {
+        out.push(Manifest::PodDisruptionBudget(pdb::pdb(spec, &labels)));
+    }
+    out
+}
+
+/// Metadata of a top-level object: name, namespace (if any) and the full label set.
+fn object_meta(spec: &Spec, name: &str, labels: &Labels) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_owned()),
+        namespace: spec.namespace.clone(),
+        labels: Some(labels.metadata()),
+        ..Default::default()
+    }
+}
+
+// Small constructors shared by the engines.
+
+pub fn mount(volume: &str, path: &str, read_only: bool) -> VolumeMount {
+    VolumeMount {
+        name: volume.into(),
+        mount_path: path.into(),
+        read_only: read_only.then_some(true),
+        ..Default::default()
+    }
+}
+
+pub fn exec(command: &[&str]) -> Probe {
+    Probe {
+        exec: Some(ExecAction {
+            command: Some(command.iter().map(|s| (*s).to_owned()).collect()),
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn empty_dir(name: &str, medium: Option<&str>) -> Volume {
+    Volume {
+        name: name.into(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            medium: medium.map(Into::into),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// sha256 of everything the pods read from ConfigMaps, so a change rolls the pods.
+fn checksum(parts: &Parts) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for map in [&parts.config, &parts.scripts] {
+        for (k, v) in map {
+            h.update((k.len() as u64).to_le_bytes());
+            h.update(k.as_bytes());
+            h.update((v.len() as u64).to_le_bytes());
+            h.update(v.as_bytes());
+        }
+        h.update(b"\0");
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}

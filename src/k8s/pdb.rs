@@ -1,0 +1,27 @@
+//! The PodDisruptionBudget: voluntary disruptions (drains, upgrades) take one pod at a time.
+
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::object_meta;
+use crate::labels::Labels;
+use crate::spec::Spec;
+
+pub fn pdb(spec: &Spec, labels: &Labels) -> PodDisruptionBudget {
+    PodDisruptionBudget {
+        metadata: object_meta(spec, &spec.names.statefulset, labels),
+        spec: Some(PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some(labels.selector()),
+                ..Default::default()
+            }),
+            // Pods that are not Ready may be evicted: they serve nothing, and blocking their
+            // eviction would block node drains behind a broken pod.
+            unhealthy_pod_eviction_policy: Some("AlwaysAllow".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,16 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = sts_gen::cli::Cli::parse(); // usage errors: clap prints them and exits 2
+    let result = sts_gen::run(cli, &mut std::io::stdout().lock(), &mut std::io::stderr());
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if sts_gen::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sts-gen: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

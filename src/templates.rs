@@ -1,0 +1,109 @@
+//! File contents (scripts, server configuration) rendered with minijinja from `templates/`.
+//! Templates never produce Kubernetes objects; those are typed (see `k8s`).
+
+use std::sync::OnceLock;
+
+use anyhow::{Context, Result};
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, value::Serde};
+use serde::Serialize;
+
+/// Every template: ID = path under `templates/` minus `.j2`. IDs whose file name starts with `_`
+/// are partials, only included by other templates.
+pub const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "mysql/_common.sh",
+        include_str!("../templates/mysql/_common.sh.j2"),
+    ),
+    ("mysql/my.cnf", include_str!("../templates/mysql/my.cnf.j2")),
+    (
+        "mysql/init-config.sh",
+        include_str!("../templates/mysql/init-config.sh.j2"),
+    ),
+    (
+        "mysql/init-data.sh",
+        include_str!("../templates/mysql/init-data.sh.j2"),
+    ),
+    (
+        "mysql/readiness.sh",
+        include_str!("../templates/mysql/readiness.sh.j2"),
+    ),
+];
+
+fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_syntax(
+            SyntaxConfig::builder()
+                // Shell writes `${#array[@]}`: Jinja's default `{#` comment would swallow it.
+                .comment_delimiters("{##", "##}")
+                .keep_trailing_newline(true) // scripts and configs end with \n
+                .trim_blocks(true) // block tags leave no blank lines
+                .lstrip_blocks(true)
+                .build()
+                .expect("valid syntax config"),
+        );
+        env.set_auto_escape_callback(|_| AutoEscape::None);
+        for &(id, src) in TEMPLATES {
+            env.add_template(id, src).expect("embedded template parses");
+        }
+        env
+    })
+}
+
+/// Render the template `id` with `ctx`.
+pub fn render<S: Serialize>(id: &str, ctx: S) -> Result<String> {
+    environment()
+        .get_template(id)
+        .and_then(|t| t.render(Serde(ctx)))
+        .with_context(|| format!("rendering template {id}"))
+}
+
+/// The file name a template becomes (the ConfigMap key): `mysql/init.sh` → `init.sh`.
+pub fn file_name(id: &str) -> &str {
+    id.rsplit('/').next().unwrap_or(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_file_is_in_the_table() {
+        fn walk(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(&p, root, out);
+                } else if let Some(id) = p
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .strip_suffix(".j2")
+                {
+                    out.push(id.to_owned());
+                }
+            }
+        }
+        let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/templates"));
+        let mut ids = Vec::new();
+        walk(root, root, &mut ids);
+        for id in ids {
+            assert!(
+                TEMPLATES.iter().any(|(t, _)| *t == id),
+                "templates/{id}.j2 is not in TEMPLATES"
+            );
+        }
+    }
+
+    #[test]
+    fn strict_undefined_is_an_error() {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.add_template("t", "{{ missing }}").unwrap();
+        assert!(env.get_template("t").unwrap().render(()).is_err());
+    }
+}
