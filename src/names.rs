@@ -106,7 +106,7 @@ mod tests {
             assert!(service.len() <= 63, "{service}");
         }
         // controller-revision-hash label value: <name>-<up to 10 chars>
-        assert!(MAX_NAME + 1 + 10 <= 63);
+        const { assert!(MAX_NAME + 1 + 10 <= 63) };
     }
 
     #[test]

@@ -171,7 +171,7 @@ impl Values {
             return Ok(Values::default());
         }
         serde_saphyr::from_str::<Values>(text)
-            .map_err(|e| anyhow!("{}", one_line(&e.to_string())))
+            .map_err(|e| anyhow!("{}", with_source_line(&one_line(&e.to_string()), text)))
             .with_context(|| format!("{origin}: invalid values"))
     }
 
@@ -208,10 +208,24 @@ fn scalar_value(v: &str) -> serde_json::Value {
     }
 }
 
+/// Quote the offending line, which names the key, after a message that gives `line N`.
+fn with_source_line(msg: &str, text: &str) -> String {
+    let line_no = msg
+        .split("line ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<usize>().ok());
+    match line_no.and_then(|n| text.lines().nth(n.wrapping_sub(1))) {
+        Some(line) if !line.trim().is_empty() => format!("{msg} (in `{}`)", line.trim()),
+        _ => msg.to_owned(),
+    }
+}
+
 /// Parser errors can span lines (a snippet of the input); keep the first, most specific line.
 fn one_line(msg: &str) -> String {
     let mut lines = msg.lines().map(str::trim).filter(|l| !l.is_empty());
-    let first = lines.next().unwrap_or("").to_owned();
+    let first = lines.next().unwrap_or("");
+    let first = first.strip_prefix("error: ").unwrap_or(first).to_owned();
     // serde-saphyr puts the location on a following `-->` line; keep it with the message.
     match msg.lines().map(str::trim).find(|l| l.starts_with("-->")) {
         Some(loc) if !first.contains("line") => {

@@ -19,13 +19,15 @@ mod service;
 mod statefulset;
 
 /// One generated object. Each k8s-openapi type writes its own `apiVersion` and `kind`.
+// A handful of objects per run: boxing the larger variants would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Manifest {
     Secret(Secret),
     ConfigMap(ConfigMap),
     Service(Service),
-    StatefulSet(Box<StatefulSet>),
+    StatefulSet(StatefulSet),
     PodDisruptionBudget(PodDisruptionBudget),
 }
 
@@ -85,9 +87,9 @@ pub fn assemble(spec: &Spec, parts: &Parts) -> Vec<Manifest> {
     if parts.single_writer {
         out.push(Manifest::Service(service::primary(spec, &labels, parts)));
     }
-    out.push(Manifest::StatefulSet(Box::new(statefulset::statefulset(
+    out.push(Manifest::StatefulSet(statefulset::statefulset(
         spec, &labels, parts,
-    ))));
+    )));
     if spec.replicas > 1 {
         out.push(Manifest::PodDisruptionBudget(pdb::pdb(spec, &labels)));
     }

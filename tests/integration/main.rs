@@ -1,1 +1,6 @@
-// filled in below
+//! One integration-test binary: CLI behaviour, preset snapshots and invariants of the output.
+
+mod cli;
+mod harness;
+mod invariants;
+mod presets;

@@ -1,0 +1,358 @@
+//! Properties every generated manifest has, for every database, preset and replica count.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use clap::ValueEnum;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use sts_gen::cli::{DbKind, GenerateArgs};
+use sts_gen::k8s::Manifest;
+
+fn password() -> anyhow::Result<String> {
+    Ok("it's \"quoted\" \\ and $pecial".to_owned())
+}
+
+/// (description, objects) for every database × preset × replicas × namespace.
+fn matrix() -> Vec<(String, Vec<Manifest>)> {
+    let mut out = Vec::new();
+    for &db in DbKind::value_variants() {
+        let mut presets = vec![None];
+        presets.extend(sts_gen::presets::names(db).into_iter().map(Some));
+        for preset in presets {
+            for replicas in [1, 2, 3, 5, 32] {
+                for namespace in [None, Some("data")] {
+                    let args = GenerateArgs {
+                        preset: preset.map(str::to_owned),
+                        replicas: Some(replicas.to_string()),
+                        namespace: namespace.map(str::to_owned),
+                        ..Default::default()
+                    };
+                    let spec = sts_gen::resolve::resolve_with(db, &args, &password)
+                        .unwrap()
+                        .spec;
+                    let what =
+                        format!("{db:?} preset={preset:?} replicas={replicas} ns={namespace:?}");
+                    out.push((what, sts_gen::generate(&spec).unwrap()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Parse a YAML stream back into typed objects, by kind.
+fn parse_stream(text: &str) -> Vec<Manifest> {
+    let body = text.split_once('\n').unwrap().1; // the header comment
+    let mut docs: Vec<String> = Vec::new();
+    for line in body.lines() {
+        if line == "---" {
+            docs.push(String::new());
+        } else {
+            let doc = docs.last_mut().expect("the stream starts with ---");
+            doc.push_str(line);
+            doc.push('\n');
+        }
+    }
+    docs.iter()
+        .map(|doc| {
+            let kind = doc
+                .lines()
+                .find_map(|l| l.strip_prefix("kind: "))
+                .expect("every document has a kind");
+            match kind {
+                "Secret" => Manifest::Secret(serde_saphyr::from_str::<Secret>(doc).unwrap()),
+                "ConfigMap" => {
+                    Manifest::ConfigMap(serde_saphyr::from_str::<ConfigMap>(doc).unwrap())
+                }
+                "Service" => Manifest::Service(serde_saphyr::from_str::<Service>(doc).unwrap()),
+                "StatefulSet" => {
+                    Manifest::StatefulSet(serde_saphyr::from_str::<StatefulSet>(doc).unwrap())
+                }
+                "PodDisruptionBudget" => Manifest::PodDisruptionBudget(
+                    serde_saphyr::from_str::<PodDisruptionBudget>(doc).unwrap(),
+                ),
+                other => panic!("unexpected kind {other}"),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn yaml_round_trips_into_k8s_openapi_types() {
+    for (what, docs) in matrix() {
+        let text = sts_gen::output::yaml_stream(&docs).unwrap();
+        assert_eq!(parse_stream(&text), docs, "{what}");
+        let json = sts_gen::output::json_list(&docs).unwrap();
+        let list: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            list["items"].as_array().unwrap().len(),
+            docs.len(),
+            "{what}"
+        );
+    }
+}
+
+fn statefulset(docs: &[Manifest]) -> &StatefulSet {
+    docs.iter()
+        .find_map(|d| match d {
+            Manifest::StatefulSet(s) => Some(s),
+            _ => None,
+        })
+        .expect("one StatefulSet")
+}
+
+fn services(docs: &[Manifest]) -> Vec<&Service> {
+    docs.iter()
+        .filter_map(|d| match d {
+            Manifest::Service(s) => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
+fn config_maps(docs: &[Manifest]) -> Vec<&ConfigMap> {
+    docs.iter()
+        .filter_map(|d| match d {
+            Manifest::ConfigMap(c) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn objects_are_wired_together() {
+    for (what, docs) in matrix() {
+        let sts = statefulset(&docs);
+        let spec = sts.spec.as_ref().unwrap();
+        let template = &spec.template;
+        let pod = template.spec.as_ref().unwrap();
+        let selector = spec.selector.match_labels.as_ref().unwrap();
+        let pod_labels = template.metadata.as_ref().unwrap().labels.as_ref().unwrap();
+        for (k, v) in selector {
+            assert_eq!(pod_labels.get(k), Some(v), "{what}: selector ⊆ pod labels");
+        }
+        assert!(
+            !selector.contains_key("app.kubernetes.io/version"),
+            "{what}"
+        );
+
+        // serviceName is the headless Service; every Service selects these pods by name.
+        let svcs = services(&docs);
+        let headless = svcs
+            .iter()
+            .find(|s| s.metadata.name == spec.service_name)
+            .unwrap_or_else(|| panic!("{what}: serviceName has no Service"));
+        let hs = headless.spec.as_ref().unwrap();
+        assert_eq!(hs.cluster_ip.as_deref(), Some("None"), "{what}");
+        assert_eq!(hs.publish_not_ready_addresses, Some(true), "{what}");
+        let container_ports: BTreeSet<String> = pod
+            .containers
+            .iter()
+            .flat_map(|c| c.ports.iter().flatten())
+            .filter_map(|p| p.name.clone())
+            .collect();
+        for s in &svcs {
+            let ss = s.spec.as_ref().unwrap();
+            let sel = ss.selector.as_ref().unwrap();
+            for (k, v) in selector {
+                assert_eq!(sel.get(k), Some(v), "{what}: Service selector");
+            }
+            for p in ss.ports.iter().flatten() {
+                let target = match p.target_port.as_ref().unwrap() {
+                    k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s) => s,
+                    other => panic!("{what}: targetPort by number: {other:?}"),
+                };
+                assert!(
+                    container_ports.contains(target),
+                    "{what}: targetPort {target}"
+                );
+            }
+            assert!(s.metadata.name.as_ref().unwrap().len() <= 63, "{what}");
+        }
+
+        // Every mount names a volume or the claim; every volume is used.
+        let mut volumes: BTreeSet<String> = pod
+            .volumes
+            .iter()
+            .flatten()
+            .map(|v| v.name.clone())
+            .collect();
+        let claims: Vec<_> = spec.volume_claim_templates.iter().flatten().collect();
+        for c in &claims {
+            volumes.insert(c.metadata.name.clone().unwrap());
+            assert_eq!(
+                c.metadata.labels.as_ref(),
+                Some(selector),
+                "{what}: claim labels are the selector"
+            );
+        }
+        let mut used = BTreeSet::new();
+        for c in pod.init_containers.iter().flatten().chain(&pod.containers) {
+            for m in c.volume_mounts.iter().flatten() {
+                assert!(
+                    volumes.contains(&m.name),
+                    "{what}: {} mounts unknown {}",
+                    c.name,
+                    m.name
+                );
+                used.insert(m.name.clone());
+            }
+            let sc = c.security_context.as_ref().unwrap();
+            assert_eq!(sc.allow_privilege_escalation, Some(false), "{what}");
+            assert_eq!(sc.read_only_root_filesystem, Some(true), "{what}");
+            assert!(
+                c.resources
+                    .as_ref()
+                    .unwrap()
+                    .limits
+                    .as_ref()
+                    .unwrap()
+                    .contains_key("memory")
+            );
+        }
+        assert_eq!(used, volumes, "{what}: every volume is mounted");
+        assert_eq!(pod.automount_service_account_token, Some(false), "{what}");
+
+        // The ConfigMaps and Secret the pod references are the ones emitted.
+        let emitted: BTreeSet<_> = config_maps(&docs)
+            .iter()
+            .map(|c| c.metadata.name.clone().unwrap())
+            .collect();
+        for v in pod.volumes.iter().flatten() {
+            if let Some(cm) = &v.config_map {
+                assert!(emitted.contains(&cm.name), "{what}: ConfigMap {}", cm.name);
+            }
+        }
+
+        // The PDB exists when there is something to protect, and never blocks all disruption.
+        let pdbs: Vec<_> = docs
+            .iter()
+            .filter(|d| d.kind() == "PodDisruptionBudget")
+            .collect();
+        assert_eq!(
+            pdbs.len(),
+            usize::from(spec.replicas.unwrap() > 1),
+            "{what}"
+        );
+        assert_eq!(
+            spec.persistent_volume_claim_retention_policy
+                .as_ref()
+                .unwrap()
+                .when_deleted
+                .as_deref(),
+            Some("Retain")
+        );
+    }
+}
+
+#[test]
+fn config_checksum_follows_the_config() {
+    let checksum = |args: GenerateArgs| {
+        let spec = sts_gen::resolve::resolve_with(DbKind::Mysql, &args, &password)
+            .unwrap()
+            .spec;
+        let docs = sts_gen::generate(&spec).unwrap();
+        let sts = statefulset(&docs);
+        let annotations = sts
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .metadata
+            .as_ref()
+            .unwrap()
+            .annotations
+            .clone();
+        annotations.unwrap()["checksum/config"].clone()
+    };
+    let base = checksum(GenerateArgs::default());
+    assert_eq!(base, checksum(GenerateArgs::default()));
+    let bigger = GenerateArgs {
+        set: vec!["mysql.maxConnections=500".into()],
+        ..Default::default()
+    };
+    assert_ne!(base, checksum(bigger));
+}
+
+/// Every script the manifests carry parses with bash, and passes shellcheck when it is installed
+/// (CI installs it and sets STS_GEN_REQUIRE_SHELLCHECK=1, so it cannot be skipped there).
+#[test]
+fn scripts_pass_bash_n_and_shellcheck() {
+    let dir = std::env::temp_dir().join(format!("sts-gen-scripts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let shellcheck = std::process::Command::new("shellcheck")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !shellcheck && std::env::var_os("STS_GEN_REQUIRE_SHELLCHECK").is_some() {
+        panic!("shellcheck is required (STS_GEN_REQUIRE_SHELLCHECK) but not installed");
+    }
+    let mut seen = BTreeMap::new();
+    for (what, docs) in matrix() {
+        for cm in config_maps(&docs) {
+            for (key, text) in cm.data.iter().flatten() {
+                if key.ends_with(".sh") {
+                    seen.entry(text.clone())
+                        .or_insert_with(|| format!("{what} {key}"));
+                }
+            }
+        }
+    }
+    assert!(!seen.is_empty());
+    for (i, (text, origin)) in seen.iter().enumerate() {
+        assert!(text.starts_with("#!/bin/bash\n"), "{origin}");
+        let path = dir.join(format!("script-{i}.sh"));
+        std::fs::write(&path, text).unwrap();
+        let out = std::process::Command::new("bash")
+            .arg("-n")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{origin}: bash -n: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if shellcheck {
+            let out = std::process::Command::new("shellcheck")
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{origin}: shellcheck:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn server_ids_and_identity_follow_the_ordinal() {
+    let spec = sts_gen::resolve::resolve_with(
+        DbKind::Mysql,
+        &GenerateArgs {
+            name: Some("orders".into()),
+            cluster_domain: Some("k8s.example".into()),
+            ..Default::default()
+        },
+        &password,
+    )
+    .unwrap()
+    .spec;
+    let docs = sts_gen::generate(&spec).unwrap();
+    let scripts = config_maps(&docs)
+        .into_iter()
+        .find(|c| c.metadata.name.as_deref() == Some("orders-scripts"))
+        .unwrap();
+    let init = &scripts.data.as_ref().unwrap()["init-config.sh"];
+    assert!(init.contains("server_id=$((100 + ORDINAL))"), "{init}");
+    assert!(init.contains("STATEFULSET=orders\n"));
+    assert!(
+        init.contains("orders-headless \"$NAMESPACE\" k8s.example"),
+        "{init}"
+    );
+    assert!(!init.contains("orders-0.orders"), "no literal pod-0 name");
+}

@@ -1,0 +1,35 @@
+//! One snapshot of the full YAML stream per built-in preset (and per database's defaults).
+//! Review changes with `cargo insta review`; CI fails on any difference.
+
+use clap::ValueEnum;
+use sts_gen::cli::{DbKind, GenerateArgs};
+use sts_gen::presets::DEFAULTS;
+
+/// Snapshots need fixed passwords; real runs use the OS's randomness.
+fn example_password() -> anyhow::Result<String> {
+    Ok("example-password".to_owned())
+}
+
+#[test]
+fn every_builtin_preset_matches_its_snapshot() {
+    insta::glob!("../../presets", "*/*.yaml", |path| {
+        let db = path
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap();
+        let db = DbKind::from_str(db, false).unwrap();
+        let preset = path.file_stem().unwrap().to_str().unwrap();
+        let args = GenerateArgs {
+            preset: (preset != DEFAULTS).then(|| preset.to_owned()),
+            ..Default::default()
+        };
+        let spec = sts_gen::resolve::resolve_with(db, &args, &example_password)
+            .unwrap()
+            .spec;
+        let docs = sts_gen::generate(&spec).unwrap();
+        insta::assert_snapshot!(sts_gen::output::yaml_stream(&docs).unwrap());
+    });
+}
