@@ -1,0 +1,61 @@
+#!/bin/bash
+# The failure stories of the MySQL engine, run with the generated manifest's own scripts against
+# real MySQL 8.4 servers. Prints PASS/FAIL per check; exits non-zero on any failure.
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/sim.sh"
+[ "$(id -u)" = 0 ] || { echo "run as root: the pods are Linux namespaces" >&2; exit 2; }
+"$here/fetch-mysql.sh"
+(cd "$here/../.." && cargo build --quiet)
+mkdir -p "$SIM"
+fail=0
+check() { # description, expected, actual
+  if [ "$2" = "$3" ]; then echo "PASS $1"; else echo "FAIL $1: expected [$2] got [$3]"; fail=1; fi
+}
+rows() { q "$1" 'SELECT GROUP_CONCAT(id ORDER BY id) FROM shop.t'; }
+ready() { ctr "$1" bash /scripts/readiness.sh >/dev/null 2>&1 && echo ready || echo not-ready; }
+"$here/../../target/debug/sts-gen" mysql --replicas 3 --existing-secret creds -o json > "$SIM/mysql.json"
+setup
+t0=$SECONDS
+start_pod 0 >/dev/null 2>&1; q 0 "CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY); INSERT INTO shop.t VALUES (1)"
+start_pod 1 >/dev/null 2>&1; start_pod 2 >/dev/null 2>&1
+q 0 "INSERT INTO shop.t VALUES (2)"; sleep 1
+check "bootstrap: pod 1 has the writes" "1,2" "$(rows 1)"
+check "bootstrap: pod 2 (cloned from pod 1) has the writes" "1,2" "$(rows 2)"
+check "server ids" "100 101 102" "$(q 0 'SELECT @@server_id') $(q 1 'SELECT @@server_id') $(q 2 'SELECT @@server_id')"
+check "replicas are super_read_only" "1" "$(q 2 'SELECT @@super_read_only')"
+check "report_host" "mysql-2.mysql-headless.default.svc.cluster.local" "$(q 2 'SELECT @@report_host')"
+start_pod 3 >/dev/null 2>&1; sleep 1
+check "scale to 4: pod 3 clones and catches up" "1,2" "$(rows 3)"
+stop_pod 1; q 0 "INSERT INTO shop.t VALUES (3)"
+out=$(start_pod 1 2>&1); sleep 1
+check "restart replica: no re-clone" "0" "$(grep -c cloning <<< "$out")"
+check "restart replica: receives what it missed" "1,2,3" "$(rows 1)"
+stop_pod 2; rm -rf $SIM/pods/2/pv/* $SIM/pods/2/pv/.sts-gen; q 0 "INSERT INTO shop.t VALUES (4)"
+out=$(start_pod 2 2>&1); sleep 1
+check "wiped replica re-clones" "1" "$(grep -c 'clone of' <<< "$out")"
+check "wiped replica catches up" "1,2,3,4" "$(rows 2)"
+stop_pod 0; sleep 1
+check "primary down: replica stays ready" "ready" "$(ready 1)"
+out=$(start_pod 0 2>&1); q 0 "INSERT INTO shop.t VALUES (5)"; sleep 12
+check "restart pod 0: not re-initialised" "0" "$(grep -c "initialising an empty" <<< "$out")"
+check "restart pod 0: replicas reconnect" "1,2,3,4,5 1,2,3,4,5 1,2,3,4,5" "$(rows 1) $(rows 2) $(rows 3)"
+stop_pod 1; q 0 "INSERT INTO shop.t VALUES (6)"; sleep 1; stop_pod 0; rm -rf $SIM/pods/0/pv/* $SIM/pods/0/pv/.sts-gen
+( ctr 1 bash /scripts/init-config.sh && ctr 1 bash /scripts/init-data.sh ) >/dev/null 2>&1
+ctr 1 mysqld --defaults-file=/etc/mysql/sts-gen/my.cnf > $SIM/pods/1/mysqld.log 2>&1 & sleep 4
+out=$(start_pod 0 2>&1)
+check "wiped pod 0 rejoins from the most complete peer, not pod 1 (behind)" "1" "$(grep -c 'cloning the data of mysql-[23]' <<< "$out")"
+check "wiped pod 0 keeps every write" "1,2,3,4,5,6" "$(rows 0)"
+check "wiped pod 0 is writable" "0" "$(q 0 'SELECT @@super_read_only')"
+q 0 "INSERT INTO shop.t VALUES (7)"; sleep 12
+check "replicas follow the rebuilt pod 0" "1,2,3,4,5,6,7 1,2,3,4,5,6,7" "$(rows 2) $(rows 3)"
+check "replica behind the rebuilt pod 0 is not ready (1236)" "not-ready" "$(ready 1)"
+for n in 1 2 3; do delete_pod $n; done
+stop_pod 0; rm -rf $SIM/pods/0/pv/* $SIM/pods/0/pv/.sts-gen
+start_pod 0 >/dev/null 2>&1
+create_pod 1
+ctr 1 bash /scripts/init-config.sh >/dev/null 2>&1
+out=$(ctr 1 bash /scripts/init-data.sh 2>&1); rc=$?
+check "replica refuses a pod 0 of another replication set" "1 1" "$rc $(grep -c 'refusing to start: pod 0 belongs to replication set' <<< "$out")"
+echo "elapsed $((SECONDS - t0))s"
+teardown
+exit $fail
