@@ -149,7 +149,8 @@ impl Engine for Mysql {
                 mount(volumes::DATA, PATHS.volume, false),
                 mount(volumes::SCRIPTS, PATHS.scripts_dir, true),
                 mount(volumes::CREDENTIALS, PATHS.credentials, true),
-                mount(CONF, PATHS.conf_dir, true),
+                // Writable: a replica of another replication set turns replication off here.
+                mount(CONF, PATHS.conf_dir, false),
                 mount(TMP, "/tmp", false),
             ]),
             ..Default::default()

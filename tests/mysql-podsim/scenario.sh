@@ -55,7 +55,13 @@ start_pod 0 >/dev/null 2>&1
 create_pod 1
 ctr 1 bash /scripts/init-config.sh >/dev/null 2>&1
 out=$(ctr 1 bash /scripts/init-data.sh 2>&1); rc=$?
-check "replica refuses a pod 0 of another replication set" "1 1" "$rc $(grep -c 'refusing to start: pod 0 belongs to replication set' <<< "$out")"
+check "replica notices a pod 0 of another replication set" "0 1" "$rc $(grep -c 'NOT REPLICATING: pod 0 belongs to replication set' <<< "$out")"
+ctr 1 mysqld --defaults-file=/etc/mysql/sts-gen/my.cnf > $SIM/pods/1/mysqld.log 2>&1 & sleep 4
+check "... and keeps its data without replicating it over" "1,2,3,4,5 OFF" "$(rows 1) $(q 1 'SELECT SERVICE_STATE FROM performance_schema.replication_connection_status')"
+check "... and is not ready" "not-ready" "$(ready 1)"
+stop_pod 0; rm -rf "$SIM"/pods/0/pv/* "$SIM"/pods/0/pv/.sts-gen
+out=$(start_pod 0 2>&1)
+check "pod 0 rebuilt from that replica has the old set's data" "1,2,3,4,5" "$(rows 0)"
 echo "elapsed $((SECONDS - t0))s"
 teardown
 exit $fail
