@@ -1,5 +1,6 @@
-"""Write each shell script carried by Kubernetes manifests to DIR/NNN.sh (its origin beside it in
-NNN.sh.origin) and print the number of documents read. Used by validate-manifests."""
+"""Write each script carried by Kubernetes manifests to DIR/NNN.sh (shell) or DIR/NNN.js
+(JavaScript, e.g. mongosh), its origin beside it in NNN.*.origin, and print the number of
+documents read. Used by validate-manifests."""
 import os
 import sys
 
@@ -10,12 +11,12 @@ count = 0
 documents = 0
 
 
-def write(text, origin, shell):
+def write(text, origin, language):
     global count
     count += 1
-    path = os.path.join(out, f"{count:03}.sh")
-    if not text.startswith("#!"):
-        text = f"#!/bin/{shell}\n{text}"
+    path = os.path.join(out, f"{count:03}.{'js' if language == 'js' else 'sh'}")
+    if language != "js" and not text.startswith("#!"):
+        text = f"#!/bin/{language}\n{text}"
     with open(path, "w") as f:
         f.write(text)
     with open(path + ".origin", "w") as f:
@@ -41,7 +42,11 @@ for p in paths:
             where = f"{doc.get('kind')}/{(doc.get('metadata') or {}).get('name')}"
             if doc.get("kind") == "ConfigMap":
                 for key, text in sorted((doc.get("data") or {}).items()):
-                    if isinstance(text, str) and (key.endswith(".sh") or text.startswith("#!")):
+                    if not isinstance(text, str):
+                        continue
+                    if key.endswith(".js"):
+                        write(text, f"{where} key {key}", "js")
+                    elif key.endswith(".sh") or text.startswith("#!"):
                         write(text, f"{where} key {key}", "bash")
             spec = pod_spec(doc)
             for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):

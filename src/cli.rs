@@ -35,6 +35,13 @@ pub enum Command {
         sts-gen mysql -f values.yaml --set storage.size=50Gi -o json"
     )]
     Mysql(GenerateArgs),
+    /// MongoDB 8.0: one replica set that forms and grows itself, keyfile auth, root from the Secret
+    #[command(
+        after_help = "Examples:\n  sts-gen mongodb --replicas 3 > mongodb.yaml\n  \
+        sts-gen mongodb --preset prod --replica-set orders --existing-secret mongodb-credentials\n  \
+        sts-gen mongodb --set mongodb.replicaSetName=rs1 -o json"
+    )]
+    Mongodb(MongodbArgs),
     /// List the databases and their presets, with the values each preset sets
     List,
     /// Print a shell completion script
@@ -52,12 +59,14 @@ pub enum Command {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum)]
 pub enum DbKind {
     Mysql,
+    Mongodb,
 }
 
 impl DbKind {
     pub fn as_str(self) -> &'static str {
         match self {
             DbKind::Mysql => "mysql",
+            DbKind::Mongodb => "mongodb",
         }
     }
 }
@@ -113,6 +122,16 @@ pub struct GenerateArgs {
     /// Write one file per object plus kustomization.yaml into DIR instead of stdout
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
+}
+
+/// `sts-gen mongodb`: the common flags plus MongoDB's own.
+#[derive(Debug, Clone, Default, Args)]
+pub struct MongodbArgs {
+    #[command(flatten)]
+    pub common: GenerateArgs,
+    /// Name of the replica set [default: rs0]
+    #[arg(long, value_name = "NAME")]
+    pub replica_set: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize, serde::Serialize)]

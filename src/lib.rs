@@ -24,6 +24,7 @@ use clap::{CommandFactory, ValueEnum};
 use cli::{Cli, Command, DbKind, GenerateArgs};
 use k8s::Manifest;
 use spec::Spec;
+use values::Values;
 
 /// Every object of `spec`, in apply order.
 pub fn generate(spec: &Spec) -> Result<Vec<Manifest>> {
@@ -34,7 +35,17 @@ pub fn generate(spec: &Spec) -> Result<Vec<Manifest>> {
 /// Run a parsed command line. Manifests go to `out`; notes to `err`.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
     match cli.command {
-        Command::Mysql(args) => generate_command(DbKind::Mysql, &args, out, err),
+        Command::Mysql(args) => generate_command(DbKind::Mysql, &args, Values::default(), out, err),
+        Command::Mongodb(args) => {
+            let flags = Values {
+                mongodb: Some(values::MongodbValues {
+                    replica_set_name: args.replica_set,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            generate_command(DbKind::Mongodb, &args.common, flags, out, err)
+        }
         Command::List => output::write_stdout(out, &list()),
         Command::Completions { shell } => {
             let mut buf = Vec::new();
@@ -49,13 +60,15 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
     }
 }
 
+/// `db_flags`: the database's own flags, as the top layer of values.
 fn generate_command(
     db: DbKind,
     args: &GenerateArgs,
+    db_flags: Values,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<()> {
-    let resolved = resolve::resolve(db, args)?;
+    let resolved = resolve::resolve(db, args, db_flags)?;
     let docs = generate(&resolved.spec)?;
     match &args.out_dir {
         Some(dir) => output::write_dir(dir, &output::directory_files(&docs, args.output)?)?,

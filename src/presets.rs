@@ -10,22 +10,24 @@ use crate::values::Values;
 pub const DEFAULTS: &str = "default";
 
 /// (database, preset name, YAML source). Paths are `presets/<db>/<name>.yaml`.
+/// A row of `PRESETS`: `presets/<db>/<name>.yaml`, embedded at compile time.
+macro_rules! preset {
+    ($kind:ident, $db:literal, $name:literal) => {
+        (
+            DbKind::$kind,
+            $name,
+            include_str!(concat!("../presets/", $db, "/", $name, ".yaml")),
+        )
+    };
+}
+
 pub const PRESETS: &[(DbKind, &str, &str)] = &[
-    (
-        DbKind::Mysql,
-        DEFAULTS,
-        include_str!("../presets/mysql/default.yaml"),
-    ),
-    (
-        DbKind::Mysql,
-        "dev",
-        include_str!("../presets/mysql/dev.yaml"),
-    ),
-    (
-        DbKind::Mysql,
-        "prod",
-        include_str!("../presets/mysql/prod.yaml"),
-    ),
+    preset!(Mongodb, "mongodb", "default"),
+    preset!(Mongodb, "mongodb", "dev"),
+    preset!(Mongodb, "mongodb", "prod"),
+    preset!(Mysql, "mysql", "default"),
+    preset!(Mysql, "mysql", "dev"),
+    preset!(Mysql, "mysql", "prod"),
 ];
 
 fn source(db: DbKind, name: &str) -> Option<&'static str> {

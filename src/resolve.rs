@@ -10,11 +10,13 @@ use crate::engine;
 use crate::names::{Names, check_label, check_subdomain};
 use crate::presets;
 use crate::quantity::Quantity;
-use crate::spec::{Credentials, DbSpec, Image, MysqlSpec, Resources, Spec, Storage};
-use crate::values::{Merge, MysqlValues, ResourceValues, Scalar, StorageValues, Values};
+use crate::spec::{Credentials, DbSpec, Image, MongodbSpec, MysqlSpec, Resources, Spec, Storage};
+use crate::values::{
+    Merge, MongodbValues, MysqlValues, ResourceValues, Scalar, StorageValues, Values,
+};
 
-/// Makes one random password; injected so that tests can be deterministic.
-pub type PasswordSource<'a> = &'a dyn Fn() -> Result<String>;
+/// Makes one random secret of the given length; injected so that tests can be deterministic.
+pub type PasswordSource<'a> = &'a dyn Fn(usize) -> Result<String>;
 
 /// What `resolve` produced: the spec, and notes for stderr.
 #[derive(Debug)]
@@ -24,11 +26,22 @@ pub struct Resolved {
 }
 
 /// Resolve command-line arguments, reading values files and generating passwords from the OS.
-pub fn resolve(db: DbKind, args: &GenerateArgs) -> Result<Resolved> {
-    resolve_with(db, args, &random_password)
+/// `db_flags` holds the database's own flags (e.g. `--replica-set`), the top layer.
+pub fn resolve(db: DbKind, args: &GenerateArgs, db_flags: Values) -> Result<Resolved> {
+    resolve_full(db, args, db_flags, &random_password)
 }
 
+/// `resolve` without database flags and with a chosen password source (tests, snapshots).
 pub fn resolve_with(db: DbKind, args: &GenerateArgs, password: PasswordSource) -> Result<Resolved> {
+    resolve_full(db, args, Values::default(), password)
+}
+
+fn resolve_full(
+    db: DbKind,
+    args: &GenerateArgs,
+    db_flags: Values,
+    password: PasswordSource,
+) -> Result<Resolved> {
     let mut values = presets::defaults(db);
     if let Some(name) = &args.preset {
         values.merge(presets::get(db, name)?);
@@ -42,8 +55,17 @@ pub fn resolve_with(db: DbKind, args: &GenerateArgs, password: PasswordSource) -
         values.merge(Values::from_set(assignment)?);
     }
     values.merge(flag_values(args)?);
-    let spec = spec_from_values(db, &values, &Origin(args), password)?;
-    let mut notes = Vec::new();
+    let origin = Origin {
+        args,
+        db: &db_flags,
+    };
+    values.merge(db_flags.clone());
+    let spec = spec_from_values(db, &values, &origin, password)?;
+    let mut notes: Vec<String> = engine::for_kind(db)
+        .warnings(&spec)
+        .into_iter()
+        .map(|w| format!("warning: {w}"))
+        .collect();
     if let Credentials::Generated(_) = spec.credentials {
         notes.push(format!(
             "note: generated new random passwords into Secret {}; every run generates new ones, so \
@@ -87,11 +109,15 @@ fn flag_values(a: &GenerateArgs) -> Result<Values> {
 }
 
 /// Names a setting in errors: the flag when the user gave it, else its values-file key.
-struct Origin<'a>(&'a GenerateArgs);
+struct Origin<'a> {
+    args: &'a GenerateArgs,
+    db: &'a Values,
+}
 
 impl Origin<'_> {
     fn name(&self, key: &'static str) -> String {
-        let a = self.0;
+        let a = self.args;
+        let mongodb = self.db.mongodb.as_ref();
         let flag = match key {
             "name" => a.name.as_ref().map(|_| "--name"),
             "namespace" => a.namespace.as_ref().map(|_| "--namespace"),
@@ -103,6 +129,9 @@ impl Origin<'_> {
             "resources.memory" => a.memory.as_ref().map(|_| "--memory"),
             "existingSecret" => a.existing_secret.as_ref().map(|_| "--existing-secret"),
             "clusterDomain" => a.cluster_domain.as_ref().map(|_| "--cluster-domain"),
+            "mongodb.replicaSetName" => mongodb
+                .and_then(|m| m.replica_set_name.as_ref())
+                .map(|_| "--replica-set"),
             _ => None,
         };
         flag.map_or_else(|| key.to_owned(), str::to_owned)
@@ -167,9 +196,9 @@ fn spec_from_values(
         }
         None => Credentials::Generated(
             engine
-                .secret_keys()
+                .secrets()
                 .iter()
-                .map(|k| Ok(((*k).to_owned(), password()?)))
+                .map(|&(key, len)| Ok((key.to_owned(), password(len)?)))
                 .collect::<Result<_>>()?,
         ),
     };
@@ -192,11 +221,28 @@ fn spec_from_values(
         check_label_pair(k, val)?;
     }
 
+    // A section for another database is a mistake (a values file for the wrong subcommand).
+    let sections = [
+        ("mysql", v.mysql.is_some()),
+        ("mongodb", v.mongodb.is_some()),
+    ];
+    for (section, present) in sections {
+        ensure!(
+            !present || section == db.as_str(),
+            "the values key {section:?} applies to sts-gen {section}, not to sts-gen {}: remove it",
+            db.as_str()
+        );
+    }
     let db_spec = match db {
         DbKind::Mysql => DbSpec::Mysql(mysql(
             &v.mysql.clone().unwrap_or_default(),
             &resources,
             replicas,
+        )?),
+        DbKind::Mongodb => DbSpec::Mongodb(mongodb(
+            origin,
+            &v.mongodb.clone().unwrap_or_default(),
+            &resources,
         )?),
     };
 
@@ -306,6 +352,38 @@ fn mysql(m: &MysqlValues, resources: &Resources, replicas: u32) -> Result<MysqlS
     })
 }
 
+fn mongodb(origin: &Origin, m: &MongodbValues, resources: &Resources) -> Result<MongodbSpec> {
+    let name = required(&m.replica_set_name, "mongodb.replicaSetName")?;
+    let what = origin.name("mongodb.replicaSetName");
+    ensure!(
+        !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "{what} {name:?} is not a valid replica set name: expected 1 to 64 letters, digits, '-' or '_'"
+    );
+    let limit = resources.memory_limit.value();
+    let gib = 1024.0 * 1024.0 * 1024.0;
+    let cache = match optional_quantity("mongodb.wiredTigerCacheSize", &m.wired_tiger_cache_size)? {
+        Some(q) => {
+            ensure!(
+                q.value() >= 0.25 * gib && q.value() < limit,
+                "mongodb.wiredTigerCacheSize {q} is out of range: expected at least 256Mi and below the memory limit {}",
+                resources.memory_limit
+            );
+            q.value() / gib
+        }
+        // mongod's own default: 50% of (RAM - 1 GiB), at least 0.25 GiB; RAM = the limit.
+        None => ((limit / gib - 1.0) * 0.5).max(0.25),
+    };
+    Ok(MongodbSpec {
+        replica_set_name: name,
+        // Two decimals: the config file stays readable and stable.
+        wired_tiger_cache_gb: (cache * 100.0).floor() / 100.0,
+    })
+}
+
 /// 40% of a small memory limit (the server's own overhead dominates there), 70% of a larger
 /// one, in whole 128 MiB chunks, at least one chunk.
 fn derived_pool(limit: u64) -> u64 {
@@ -382,16 +460,17 @@ fn check_label_pair(key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-/// 24 characters from [A-Za-z0-9] (~143 bits) from the OS's randomness, without modulo bias.
-fn random_password() -> Result<String> {
+/// `len` characters from [A-Za-z0-9] (~5.95 bits each) from the OS's randomness, without modulo
+/// bias. Alphanumerics are safe in every shell, SQL string, URI and key file.
+fn random_password(len: usize) -> Result<String> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut out = String::with_capacity(24);
+    let mut out = String::with_capacity(len);
     let mut buf = [0u8; 64];
-    while out.len() < 24 {
+    while out.len() < len {
         getrandom::fill(&mut buf).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
         for &b in &buf {
             // 248 = 4 * 62: bytes at or above it would favour the first characters.
-            if b < 248 && out.len() < 24 {
+            if b < 248 && out.len() < len {
                 out.push(ALPHABET[(b % 62) as usize] as char);
             }
         }
@@ -404,7 +483,7 @@ mod tests {
     use super::*;
     use crate::cli::ServiceType;
 
-    fn fixed() -> Result<String> {
+    fn fixed(_len: usize) -> Result<String> {
         Ok("pw".to_owned())
     }
 
@@ -480,7 +559,7 @@ mod tests {
 
     #[test]
     fn existing_secret_generates_nothing() {
-        let never = || -> Result<String> { panic!("no password may be generated") };
+        let never = |_: usize| -> Result<String> { panic!("no password may be generated") };
         let a = GenerateArgs {
             existing_secret: Some("mine".into()),
             ..args()
@@ -665,13 +744,17 @@ mod tests {
             memory: Some("4Gi".into()),
             ..args()
         });
-        let DbSpec::Mysql(m) = s.db;
+        let DbSpec::Mysql(m) = s.db else {
+            unreachable!()
+        };
         assert_eq!(m.innodb_buffer_pool_size, 2816 * MIB);
         let s = spec(&GenerateArgs {
             set: vec!["mysql.innodbBufferPoolSize=300Mi".into()],
             ..args()
         });
-        let DbSpec::Mysql(m) = s.db;
+        let DbSpec::Mysql(m) = s.db else {
+            unreachable!()
+        };
         assert_eq!(m.innodb_buffer_pool_size, 300 * MIB);
     }
 
@@ -700,8 +783,9 @@ mod tests {
 
     #[test]
     fn passwords_are_random_and_alphanumeric() {
-        let a = random_password().unwrap();
-        let b = random_password().unwrap();
+        let a = random_password(24).unwrap();
+        let b = random_password(24).unwrap();
+        assert_eq!(random_password(756).unwrap().len(), 756);
         assert_eq!(a.len(), 24);
         assert_ne!(a, b);
         assert!(a.bytes().all(|c| c.is_ascii_alphanumeric()));

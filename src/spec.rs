@@ -33,12 +33,14 @@ pub struct Spec {
 #[serde(untagged)]
 pub enum DbSpec {
     Mysql(MysqlSpec),
+    Mongodb(MongodbSpec),
 }
 
 impl DbSpec {
     pub fn kind(&self) -> DbKind {
         match self {
             DbSpec::Mysql(_) => DbKind::Mysql,
+            DbSpec::Mongodb(_) => DbKind::Mongodb,
         }
     }
 }
@@ -50,6 +52,13 @@ pub struct MysqlSpec {
     /// Bytes; derived from the memory limit unless given.
     pub innodb_buffer_pool_size: u64,
     pub binlog_expire_logs_seconds: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MongodbSpec {
+    pub replica_set_name: String,
+    /// WiredTiger cache in GiB (mongod's unit); derived from the memory limit unless given.
+    pub wired_tiger_cache_gb: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -10,24 +10,25 @@ use serde::Serialize;
 
 /// Every template: ID = path under `templates/` minus `.j2`. IDs whose file name starts with `_`
 /// are partials, only included by other templates.
+/// The ID and source of a template: `templates/<ID>.j2`, embedded at compile time.
+macro_rules! template {
+    ($id:literal) => {
+        ($id, include_str!(concat!("../templates/", $id, ".j2")))
+    };
+}
+
 pub const TEMPLATES: &[(&str, &str)] = &[
-    (
-        "mysql/_common.sh",
-        include_str!("../templates/mysql/_common.sh.j2"),
-    ),
-    ("mysql/my.cnf", include_str!("../templates/mysql/my.cnf.j2")),
-    (
-        "mysql/init-config.sh",
-        include_str!("../templates/mysql/init-config.sh.j2"),
-    ),
-    (
-        "mysql/init-data.sh",
-        include_str!("../templates/mysql/init-data.sh.j2"),
-    ),
-    (
-        "mysql/readiness.sh",
-        include_str!("../templates/mysql/readiness.sh.j2"),
-    ),
+    template!("_partials/identity.sh"),
+    template!("mongodb/mongod.conf"),
+    template!("mongodb/init-keyfile.sh"),
+    template!("mongodb/replica-set.sh"),
+    template!("mongodb/replica-set.js"),
+    template!("mongodb/readiness.js"),
+    template!("mysql/_common.sh"),
+    template!("mysql/my.cnf"),
+    template!("mysql/init-config.sh"),
+    template!("mysql/init-data.sh"),
+    template!("mysql/readiness.sh"),
 ];
 
 fn environment() -> &'static Environment<'static> {

@@ -71,6 +71,7 @@ pub struct Values {
     pub termination_grace_period_seconds: Option<i64>,
     pub labels: Option<BTreeMap<String, Scalar>>,
     pub mysql: Option<MysqlValues>,
+    pub mongodb: Option<MongodbValues>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -100,6 +101,14 @@ pub struct MysqlValues {
     /// `innodb_buffer_pool_size`; derived from the memory limit when unset.
     pub innodb_buffer_pool_size: Option<Scalar>,
     pub binlog_expire_logs_seconds: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MongodbValues {
+    pub replica_set_name: Option<String>,
+    /// `storage.wiredTiger.engineConfig.cacheSizeGB`; derived from the memory limit when unset.
+    pub wired_tiger_cache_size: Option<Scalar>,
 }
 
 /// Later layers win field by field; maps merge key by key.
@@ -148,7 +157,8 @@ merge_struct!(Values {
     anti_affinity,
     termination_grace_period_seconds,
     labels,
-    mysql
+    mysql,
+    mongodb
 });
 merge_struct!(StorageValues { size, class_name });
 merge_struct!(ResourceValues {
@@ -156,6 +166,10 @@ merge_struct!(ResourceValues {
     memory,
     cpu_limit,
     memory_limit
+});
+merge_struct!(MongodbValues {
+    replica_set_name,
+    wired_tiger_cache_size
 });
 merge_struct!(MysqlValues {
     server_id_offset,

@@ -9,8 +9,10 @@ use k8s_openapi::api::core::v1::{Container, Volume};
 use crate::cli::DbKind;
 use crate::spec::Spec;
 
+mod mongodb;
 mod mysql;
 
+pub use mongodb::MongoDb;
 pub use mysql::Mysql;
 
 /// Volume names the assembler provides to every engine's containers.
@@ -45,16 +47,26 @@ pub struct Parts {
     /// The database container first.
     pub containers: Vec<Container>,
     /// Volumes beyond data, config, scripts and credentials (emptyDirs).
+    /// Containers that set their own `resources` keep them (small sidecars); the others get the
+    /// spec's.
     pub volumes: Vec<Volume>,
     /// The image's database user, which every container runs as.
     pub user_id: i64,
     /// Pod 0 is the only writer: a `<name>-primary` Service reaches it alone.
     pub single_writer: bool,
+    /// The PodDisruptionBudget's maxUnavailable: what the database can lose without losing
+    /// availability (quorum).
+    pub max_unavailable: i32,
 }
 
 pub trait Engine: Sync {
-    /// Keys of the credentials Secret, all generated when sts-gen writes the Secret.
-    fn secret_keys(&self) -> &'static [&'static str];
+    /// Keys of the credentials Secret and the length of each generated value.
+    fn secrets(&self) -> &'static [(&'static str, usize)];
+    /// Notes on stderr about the topology of `spec` (fault tolerance).
+    fn warnings(&self, spec: &Spec) -> Vec<String> {
+        let _ = spec;
+        Vec::new()
+    }
     /// The most replicas the database supports in this topology.
     fn max_replicas(&self) -> u32;
     /// The database's parts for `spec`.
@@ -65,5 +77,6 @@ pub trait Engine: Sync {
 pub fn for_kind(kind: DbKind) -> &'static dyn Engine {
     match kind {
         DbKind::Mysql => &Mysql,
+        DbKind::Mongodb => &MongoDb,
     }
 }

@@ -2,7 +2,7 @@
 //! `super_read_only` replica that clones a running peer with the CLONE plugin and then follows
 //! pod 0 with GTID auto-positioning.
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use k8s_openapi::api::core::v1::{Container, ContainerPort, Probe, VolumeMount};
 use serde::Serialize;
 
@@ -107,8 +107,8 @@ const RUN: &str = "run";
 const TMP: &str = "tmp";
 
 impl Engine for Mysql {
-    fn secret_keys(&self) -> &'static [&'static str] {
-        &[KEY_ROOT, KEY_REPLICATION, KEY_CLONE]
+    fn secrets(&self) -> &'static [(&'static str, usize)] {
+        &[(KEY_ROOT, 24), (KEY_REPLICATION, 24), (KEY_CLONE, 24)]
     }
 
     /// No protocol limit; beyond this a fan-out from one primary is the wrong design.
@@ -117,7 +117,12 @@ impl Engine for Mysql {
     }
 
     fn parts(&self, spec: &Spec) -> Result<Parts> {
-        let DbSpec::Mysql(my) = &spec.db;
+        let DbSpec::Mysql(my) = &spec.db else {
+            bail!(
+                "the MySQL engine was given a {} spec",
+                spec.db.kind().as_str()
+            );
+        };
         let ctx = context(spec, my);
         let render = |id: &str| -> Result<(String, String)> {
             Ok((file_name(id).to_owned(), templates::render(id, &ctx)?))
@@ -222,6 +227,8 @@ impl Engine for Mysql {
             ],
             user_id: MYSQL_UID,
             single_writer: true,
+            // No quorum: one pod at a time keeps the others serving.
+            max_unavailable: 1,
         })
     }
 }

@@ -91,7 +91,11 @@ pub fn assemble(spec: &Spec, parts: &Parts) -> Vec<Manifest> {
         spec, &labels, parts,
     )));
     if spec.replicas > 1 {
-        out.push(Manifest::PodDisruptionBudget(pdb::pdb(spec, &labels)));
+        out.push(Manifest::PodDisruptionBudget(pdb::pdb(
+            spec,
+            &labels,
+            parts.max_unavailable,
+        )));
     }
     out
 }

@@ -1,4 +1,5 @@
-//! The PodDisruptionBudget: voluntary disruptions (drains, upgrades) take one pod at a time.
+//! The PodDisruptionBudget: voluntary disruptions (drains, upgrades) take at most what the engine
+//! says the database can lose.
 
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -8,11 +9,11 @@ use super::object_meta;
 use crate::labels::Labels;
 use crate::spec::Spec;
 
-pub fn pdb(spec: &Spec, labels: &Labels) -> PodDisruptionBudget {
+pub fn pdb(spec: &Spec, labels: &Labels, max_unavailable: i32) -> PodDisruptionBudget {
     PodDisruptionBudget {
         metadata: object_meta(spec, &spec.names.statefulset, labels),
         spec: Some(PodDisruptionBudgetSpec {
-            max_unavailable: Some(IntOrString::Int(1)),
+            max_unavailable: Some(IntOrString::Int(max_unavailable)),
             selector: Some(LabelSelector {
                 match_labels: Some(labels.selector()),
                 ..Default::default()

@@ -148,14 +148,14 @@ fn harden(spec: &Spec, c: &Container) -> Container {
     Container {
         env: Some(env),
         image_pull_policy: Some("IfNotPresent".into()),
-        resources: Some(ResourceRequirements {
+        resources: c.resources.clone().or(Some(ResourceRequirements {
             requests: Some(BTreeMap::from([
                 ("cpu".to_owned(), Quantity(r.cpu.to_string())),
                 ("memory".to_owned(), Quantity(r.memory.to_string())),
             ])),
             limits: Some(limits),
             ..Default::default()
-        }),
+        })),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),

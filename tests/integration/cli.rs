@@ -299,3 +299,51 @@ fn closed_pipe_is_not_an_error() {
     assert!(status.success(), "{status:?} {err}");
     assert!(err.is_empty(), "{err}");
 }
+
+#[test]
+fn mongodb_generates_a_replica_set_and_warns_about_weak_topologies() {
+    let r = Run::new([
+        "mongodb",
+        "--existing-secret",
+        "s",
+        "--replica-set",
+        "orders",
+    ])
+    .run();
+    r.code(0);
+    assert!(r.output.stderr.is_empty(), "{}", r.stderr());
+    assert!(r.stdout().contains("replSetName: orders"));
+    assert!(
+        !r.stdout().contains("name: mongodb-primary"),
+        "drivers find the primary themselves"
+    );
+
+    for (replicas, needle) in [
+        ("2", "warning: 2 members cannot lose either one"),
+        ("4", "warning: 4 voting members"),
+        (
+            "9",
+            "warning: members beyond the 7th (2 of 9) are non-voting",
+        ),
+    ] {
+        let r = Run::new(["mongodb", "--existing-secret", "s", "--replicas", replicas]).run();
+        r.code(0);
+        assert!(
+            r.stderr().starts_with("sts-gen: ") && r.stderr().contains(needle),
+            "{}",
+            r.stderr()
+        );
+    }
+    Run::new(["mongodb", "--replicas", "51"])
+        .run()
+        .fails_with(&["--replicas 51 is out of range: expected 1 to 50 for mongodb"]);
+    Run::new(["mongodb", "--replica-set", "rs 0"])
+        .run()
+        .fails_with(&["--replica-set \"rs 0\" is not a valid replica set name"]);
+    Run::new(["mongodb", "--set", "mysql.maxConnections=10"])
+        .run()
+        .fails_with(&["\"mysql\" applies to sts-gen mysql, not to sts-gen mongodb"]);
+    Run::new(["mysql", "--set", "mongodb.replicaSetName=x"])
+        .run()
+        .fails_with(&["\"mongodb\" applies to sts-gen mongodb"]);
+}

@@ -9,7 +9,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use sts_gen::cli::{DbKind, GenerateArgs};
 use sts_gen::k8s::Manifest;
 
-fn password() -> anyhow::Result<String> {
+fn password(_len: usize) -> anyhow::Result<String> {
     Ok("it's \"quoted\" \\ and $pecial".to_owned())
 }
 
@@ -275,30 +275,41 @@ fn config_checksum_follows_the_config() {
     assert_ne!(base, checksum(bigger));
 }
 
-/// Every script the manifests carry parses with bash, and passes shellcheck when it is installed
-/// (CI installs it and sets STS_GEN_REQUIRE_SHELLCHECK=1, so it cannot be skipped there).
-#[test]
-fn scripts_pass_bash_n_and_shellcheck() {
-    let dir = std::env::temp_dir().join(format!("sts-gen-scripts-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let shellcheck = std::process::Command::new("shellcheck")
+fn have(tool: &str) -> bool {
+    let present = std::process::Command::new(tool)
         .arg("--version")
         .output()
         .is_ok();
-    if !shellcheck && std::env::var_os("STS_GEN_REQUIRE_SHELLCHECK").is_some() {
-        panic!("shellcheck is required (STS_GEN_REQUIRE_SHELLCHECK) but not installed");
+    if !present && std::env::var_os("STS_GEN_REQUIRE_LINTERS").is_some() {
+        panic!("{tool} is required (STS_GEN_REQUIRE_LINTERS) but not installed");
     }
+    present
+}
+
+/// The distinct scripts whose ConfigMap key has this ending, across the matrix: text → origin.
+fn scripts(ending: &str) -> BTreeMap<String, String> {
     let mut seen = BTreeMap::new();
     for (what, docs) in matrix() {
         for cm in config_maps(&docs) {
             for (key, text) in cm.data.iter().flatten() {
-                if key.ends_with(".sh") {
+                if key.ends_with(ending) {
                     seen.entry(text.clone())
                         .or_insert_with(|| format!("{what} {key}"));
                 }
             }
         }
     }
+    seen
+}
+
+/// Every shell script the manifests carry parses with bash, and passes shellcheck when it is
+/// installed (CI installs it and sets STS_GEN_REQUIRE_LINTERS=1, so it cannot be skipped there).
+#[test]
+fn scripts_pass_bash_n_and_shellcheck() {
+    let dir = std::env::temp_dir().join(format!("sts-gen-scripts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let shellcheck = have("shellcheck");
+    let seen = scripts(".sh");
     assert!(!seen.is_empty());
     for (i, (text, origin)) in seen.iter().enumerate() {
         assert!(text.starts_with("#!/bin/bash\n"), "{origin}");
@@ -323,6 +334,32 @@ fn scripts_pass_bash_n_and_shellcheck() {
                 out.status.success(),
                 "{origin}: shellcheck:\n{}",
                 String::from_utf8_lossy(&out.stdout)
+            );
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Every mongosh script parses as JavaScript (`node --check`; node is on the CI machines).
+#[test]
+fn javascript_passes_node_check() {
+    let dir = std::env::temp_dir().join(format!("sts-gen-js-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let seen = scripts(".js");
+    assert!(!seen.is_empty());
+    if have("node") {
+        for (i, (text, origin)) in seen.iter().enumerate() {
+            let path = dir.join(format!("script-{i}.js"));
+            std::fs::write(&path, text).unwrap();
+            let out = std::process::Command::new("node")
+                .arg("--check")
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{origin}: {}",
+                String::from_utf8_lossy(&out.stderr)
             );
         }
     }

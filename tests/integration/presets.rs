@@ -6,7 +6,7 @@ use sts_gen::cli::{DbKind, GenerateArgs};
 use sts_gen::presets::DEFAULTS;
 
 /// Snapshots need fixed passwords; real runs use the OS's randomness.
-fn example_password() -> anyhow::Result<String> {
+fn example_password(_len: usize) -> anyhow::Result<String> {
     Ok("example-password".to_owned())
 }
 

@@ -1,0 +1,316 @@
+//! MongoDB 8.0 with the official `mongo` image: one replica set with keyfile internal auth. A
+//! sidecar runs an idempotent reconciliation step that initiates the set on pod 0 (only when no
+//! peer could already hold one) and adds every other pod through the current primary.
+
+use anyhow::{Result, bail};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerPort, EnvVar, Probe, ResourceRequirements, TCPSocketAction, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::Serialize;
+
+use super::{Engine, Parts, Port, volumes};
+use crate::k8s::{empty_dir, exec, mount};
+use crate::names::Names;
+use crate::spec::{DbSpec, MongodbSpec, Spec};
+use crate::templates::{self, file_name};
+
+pub struct MongoDb;
+
+const PORT: Port = Port {
+    name: "mongodb",
+    number: 27017,
+};
+/// uid and gid of the `mongodb` user in the official image.
+const MONGODB_UID: i64 = 999;
+/// MongoDB allows at most 7 voting members; members beyond are non-voting.
+const MAX_VOTING: u32 = 7;
+
+const KEY_ROOT: &str = "root-password";
+const KEY_KEYFILE: &str = "keyfile";
+
+#[derive(Serialize)]
+struct Paths {
+    config_dir: &'static str,
+    scripts: &'static str,
+    credentials: &'static str,
+    keyfile_dir: &'static str,
+    keyfile: &'static str,
+    dbpath: &'static str,
+}
+
+const PATHS: Paths = Paths {
+    config_dir: "/etc/mongo",
+    scripts: "/scripts",
+    credentials: "/etc/mongo-credentials",
+    keyfile_dir: "/etc/mongo-keyfile",
+    keyfile: "/etc/mongo-keyfile/keyfile",
+    dbpath: "/data/db",
+};
+
+#[derive(Serialize)]
+struct Keys {
+    root: &'static str,
+    keyfile: &'static str,
+}
+
+#[derive(Serialize)]
+struct Users {
+    root: &'static str,
+}
+
+#[derive(Serialize)]
+struct Context<'a> {
+    names: &'a Names,
+    cluster_domain: &'a str,
+    replicas: u32,
+    port: i32,
+    mongodb: &'a MongodbSpec,
+    paths: Paths,
+    keys: Keys,
+    users: Users,
+}
+
+const SCRIPT_IDS: [&str; 4] = [
+    "mongodb/init-keyfile.sh",
+    "mongodb/replica-set.sh",
+    "mongodb/replica-set.js",
+    "mongodb/readiness.js",
+];
+
+const KEYFILE: &str = "keyfile";
+const TMP: &str = "tmp";
+
+impl Engine for MongoDb {
+    /// 756 characters: the key file MongoDB's documentation generates (`openssl rand -base64 756`).
+    fn secrets(&self) -> &'static [(&'static str, usize)] {
+        &[(KEY_ROOT, 24), (KEY_KEYFILE, 756)]
+    }
+
+    /// MongoDB's limit on replica set members.
+    fn max_replicas(&self) -> u32 {
+        50
+    }
+
+    fn warnings(&self, spec: &Spec) -> Vec<String> {
+        let n = spec.replicas;
+        let voting = n.min(MAX_VOTING);
+        let mut w = Vec::new();
+        if n == 2 {
+            w.push(
+                "2 members cannot lose either one: without a majority of 2 votes the set has no \
+                 primary; use 3 members"
+                    .to_owned(),
+            );
+        } else if voting % 2 == 0 {
+            w.push(format!(
+                "{voting} voting members survive the loss of {} as {} would; the even vote adds no \
+                 fault tolerance, use {} or {}",
+                (voting - 1) / 2,
+                voting - 1,
+                voting - 1,
+                voting + 1
+            ));
+        }
+        if n > MAX_VOTING {
+            w.push(format!(
+                "members beyond the 7th ({} of {n}) are non-voting with priority 0: they replicate \
+                 and serve reads but never vote or become primary",
+                n - MAX_VOTING
+            ));
+        }
+        w
+    }
+
+    fn parts(&self, spec: &Spec) -> Result<Parts> {
+        let DbSpec::Mongodb(mongodb) = &spec.db else {
+            bail!(
+                "the MongoDB engine was given a {} spec",
+                spec.db.kind().as_str()
+            );
+        };
+        let ctx = Context {
+            names: &spec.names,
+            cluster_domain: &spec.cluster_domain,
+            replicas: spec.replicas,
+            port: PORT.number,
+            mongodb,
+            paths: PATHS,
+            keys: Keys {
+                root: KEY_ROOT,
+                keyfile: KEY_KEYFILE,
+            },
+            users: Users { root: "root" },
+        };
+        let render = |id: &str| -> Result<(String, String)> {
+            Ok((file_name(id).to_owned(), templates::render(id, &ctx)?))
+        };
+        let config = [render("mongodb/mongod.conf")?].into();
+        let scripts = SCRIPT_IDS
+            .iter()
+            .map(|id| render(id))
+            .collect::<Result<_>>()?;
+
+        let image = spec.image.reference.clone();
+        let home = EnvVar {
+            name: "HOME".into(),
+            value: Some("/tmp".into()),
+            ..Default::default()
+        };
+        let init_keyfile = Container {
+            name: "init-keyfile".into(),
+            image: Some(image.clone()),
+            command: Some(vec![
+                "bash".into(),
+                format!("{}/init-keyfile.sh", PATHS.scripts),
+            ]),
+            volume_mounts: Some(vec![
+                mount(volumes::SCRIPTS, PATHS.scripts, true),
+                mount(volumes::CREDENTIALS, PATHS.credentials, true),
+                mount(KEYFILE, PATHS.keyfile_dir, false),
+            ]),
+            ..Default::default()
+        };
+        let tcp = || Probe {
+            tcp_socket: Some(TCPSocketAction {
+                port: IntOrString::String(PORT.name.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mongod = Container {
+            name: "mongod".into(),
+            image: Some(image.clone()),
+            command: Some(vec![
+                "mongod".into(),
+                "--config".into(),
+                format!("{}/mongod.conf", PATHS.config_dir),
+            ]),
+            env: Some(vec![home.clone()]),
+            ports: Some(vec![ContainerPort {
+                name: Some(PORT.name.into()),
+                container_port: PORT.number,
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            }]),
+            volume_mounts: Some(vec![
+                VolumeMount {
+                    sub_path: Some("db".into()),
+                    ..mount(volumes::DATA, PATHS.dbpath, false)
+                },
+                mount(volumes::CONFIG, PATHS.config_dir, true),
+                mount(volumes::SCRIPTS, PATHS.scripts, true),
+                mount(KEYFILE, PATHS.keyfile_dir, true),
+                mount(TMP, "/tmp", false),
+            ]),
+            // A TCP check costs nothing; mongosh (a Node.js process) is kept for readiness only.
+            // Startup allows 10 minutes for WiredTiger recovery after a crash.
+            startup_probe: Some(Probe {
+                period_seconds: Some(10),
+                failure_threshold: Some(60),
+                ..tcp()
+            }),
+            liveness_probe: Some(Probe {
+                period_seconds: Some(10),
+                timeout_seconds: Some(5),
+                failure_threshold: Some(6),
+                ..tcp()
+            }),
+            readiness_probe: Some(Probe {
+                period_seconds: Some(10),
+                timeout_seconds: Some(10),
+                failure_threshold: Some(3),
+                ..exec(&[
+                    "mongosh",
+                    "--quiet",
+                    "--norc",
+                    "--file",
+                    &format!("{}/readiness.js", PATHS.scripts),
+                ])
+            }),
+            ..Default::default()
+        };
+        let sidecar = Container {
+            name: "replica-set".into(),
+            image: Some(image),
+            command: Some(vec![
+                "bash".into(),
+                format!("{}/replica-set.sh", PATHS.scripts),
+            ]),
+            volume_mounts: Some(vec![
+                mount(volumes::SCRIPTS, PATHS.scripts, true),
+                mount(volumes::CREDENTIALS, PATHS.credentials, true),
+                mount(TMP, "/tmp", false),
+            ]),
+            // mongosh runs briefly every few seconds; it needs far less than mongod.
+            resources: Some(ResourceRequirements {
+                requests: Some(
+                    [("cpu", "10m"), ("memory", "64Mi")]
+                        .map(|(k, v)| (k.to_owned(), Quantity(v.to_owned())))
+                        .into(),
+                ),
+                limits: Some([("memory".to_owned(), Quantity("256Mi".to_owned()))].into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+
+        // Voluntary disruptions may take down only as many pods as the voting majority can lose.
+        let voting = spec.replicas.min(MAX_VOTING);
+        Ok(Parts {
+            ports: vec![PORT],
+            config,
+            scripts,
+            init_containers: vec![init_keyfile],
+            containers: vec![mongod, sidecar],
+            volumes: vec![empty_dir(KEYFILE, Some("Memory")), empty_dir(TMP, None)],
+            user_id: MONGODB_UID,
+            single_writer: false,
+            max_unavailable: ((voting - 1) / 2) as i32,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{DbKind, GenerateArgs};
+
+    fn spec(replicas: u32) -> Spec {
+        let args = GenerateArgs {
+            replicas: Some(replicas.to_string()),
+            ..Default::default()
+        };
+        crate::resolve::resolve_with(DbKind::Mongodb, &args, &|_| Ok("pw".to_owned()))
+            .unwrap()
+            .spec
+    }
+
+    #[test]
+    fn pdb_never_allows_losing_the_voting_majority() {
+        for (n, max) in [(2, 0), (3, 1), (4, 1), (5, 2), (7, 3), (9, 3), (50, 3)] {
+            assert_eq!(
+                MongoDb.parts(&spec(n)).unwrap().max_unavailable,
+                max,
+                "{n} members"
+            );
+        }
+    }
+
+    #[test]
+    fn topology_warnings() {
+        assert!(MongoDb.warnings(&spec(1)).is_empty());
+        assert!(MongoDb.warnings(&spec(3)).is_empty());
+        assert!(MongoDb.warnings(&spec(2))[0].contains("2 members cannot lose either one"));
+        assert!(MongoDb.warnings(&spec(4))[0].contains("4 voting members"));
+        let w = MongoDb.warnings(&spec(9));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("beyond the 7th (2 of 9)"));
+        let w = MongoDb.warnings(&spec(8));
+        assert!(
+            w[0].contains("7 voting") || w[0].contains("beyond"),
+            "{w:?}"
+        );
+    }
+}
