@@ -57,6 +57,9 @@ pub struct Parts {
     /// The PodDisruptionBudget's maxUnavailable: what the database can lose without losing
     /// availability (quorum).
     pub max_unavailable: i32,
+    /// `OrderedReady` where pod N needs pod N-1 (cloning); `Parallel` where members must all be
+    /// able to start before any is Ready (quorum-based sets).
+    pub pod_management_policy: &'static str,
 }
 
 pub trait Engine: Sync {

@@ -268,6 +268,9 @@ impl Engine for MongoDb {
             user_id: MONGODB_UID,
             single_writer: false,
             max_unavailable: ((voting - 1) / 2) as i32,
+            // Every member must be able to start (and answer pod 0) before any is Ready: with
+            // ordered start, a member that cannot become secondary alone would block the others.
+            pod_management_policy: "Parallel",
         })
     }
 }

@@ -229,6 +229,8 @@ impl Engine for Mysql {
             single_writer: true,
             // No quorum: one pod at a time keeps the others serving.
             max_unavailable: 1,
+            // Pod N clones a running N-1 on its first start.
+            pod_management_policy: "OrderedReady",
         })
     }
 }

@@ -37,8 +37,7 @@ pub fn statefulset(spec: &Spec, labels: &Labels, parts: &Parts) -> StatefulSet {
             service_name: Some(spec.names.headless.clone()),
             replicas: Some(spec.replicas as i32),
             selector: selector.clone(),
-            // Pod N starts once N-1 is Ready: the first start of every replica clones a peer.
-            pod_management_policy: Some("OrderedReady".into()),
+            pod_management_policy: Some(parts.pod_management_policy.into()),
             update_strategy: Some(StatefulSetUpdateStrategy {
                 type_: Some("RollingUpdate".into()),
                 ..Default::default()
