@@ -42,6 +42,13 @@ pub enum Command {
         sts-gen mongodb --set mongodb.replicaSetName=rs1 -o json"
     )]
     Mongodb(MongodbArgs),
+    /// Elasticsearch 8: a cluster that forms on the first try, security and transport TLS on
+    #[command(
+        after_help = "Examples:\n  sts-gen elasticsearch --replicas 3 > es.yaml\n  \
+        sts-gen elasticsearch --preset prod --http-tls -n search\n  \
+        sts-gen elasticsearch --no-privileged-init   # for Pod Security \"restricted\" namespaces"
+    )]
+    Elasticsearch(ElasticsearchArgs),
     /// List the databases and their presets, with the values each preset sets
     List,
     /// Print a shell completion script
@@ -60,6 +67,7 @@ pub enum Command {
 pub enum DbKind {
     Mysql,
     Mongodb,
+    Elasticsearch,
 }
 
 impl DbKind {
@@ -67,6 +75,7 @@ impl DbKind {
         match self {
             DbKind::Mysql => "mysql",
             DbKind::Mongodb => "mongodb",
+            DbKind::Elasticsearch => "elasticsearch",
         }
     }
 }
@@ -132,6 +141,20 @@ pub struct MongodbArgs {
     /// Name of the replica set [default: rs0]
     #[arg(long, value_name = "NAME")]
     pub replica_set: Option<String>,
+}
+
+/// `sts-gen elasticsearch`: the common flags plus Elasticsearch's own.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ElasticsearchArgs {
+    #[command(flatten)]
+    pub common: GenerateArgs,
+    /// Serve HTTPS on 9200 with the generated (or provided) certificate [default: HTTP]
+    #[arg(long)]
+    pub http_tls: bool,
+    /// No privileged init container raising vm.max_map_count: disables mmap instead
+    /// (node.store.allow_mmap: false), for Pod Security "restricted" namespaces
+    #[arg(long)]
+    pub no_privileged_init: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize, serde::Serialize)]

@@ -14,6 +14,7 @@ pub mod quantity;
 pub mod resolve;
 pub mod spec;
 pub mod templates;
+pub mod tls;
 pub mod values;
 
 use std::io::Write;
@@ -45,6 +46,16 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
                 ..Default::default()
             };
             generate_command(DbKind::Mongodb, &args.common, flags, out, err)
+        }
+        Command::Elasticsearch(args) => {
+            let flags = Values {
+                elasticsearch: Some(values::ElasticsearchValues {
+                    http_tls: args.http_tls.then_some(true),
+                    privileged_init: args.no_privileged_init.then_some(false),
+                }),
+                ..Default::default()
+            };
+            generate_command(DbKind::Elasticsearch, &args.common, flags, out, err)
         }
         Command::List => output::write_stdout(out, &list()),
         Command::Completions { shell } => {

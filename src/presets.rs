@@ -22,6 +22,9 @@ macro_rules! preset {
 }
 
 pub const PRESETS: &[(DbKind, &str, &str)] = &[
+    preset!(Elasticsearch, "elasticsearch", "default"),
+    preset!(Elasticsearch, "elasticsearch", "dev"),
+    preset!(Elasticsearch, "elasticsearch", "prod"),
     preset!(Mongodb, "mongodb", "default"),
     preset!(Mongodb, "mongodb", "dev"),
     preset!(Mongodb, "mongodb", "prod"),

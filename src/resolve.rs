@@ -10,7 +10,9 @@ use crate::engine;
 use crate::names::{Names, check_label, check_subdomain};
 use crate::presets;
 use crate::quantity::Quantity;
-use crate::spec::{Credentials, DbSpec, Image, MongodbSpec, MysqlSpec, Resources, Spec, Storage};
+use crate::spec::{
+    Credentials, DbSpec, ElasticsearchSpec, Image, MongodbSpec, MysqlSpec, Resources, Spec, Storage,
+};
 use crate::values::{
     Merge, MongodbValues, MysqlValues, ResourceValues, Scalar, StorageValues, Values,
 };
@@ -68,7 +70,7 @@ fn resolve_full(
         .collect();
     if let Credentials::Generated(_) = spec.credentials {
         notes.push(format!(
-            "note: generated new random passwords into Secret {}; every run generates new ones, so \
+            "note: generated new random credentials into Secret {}; every run generates new ones, so \
              apply it once (or create the Secret yourself) and use --existing-secret {} afterwards",
             spec.names.secret, spec.names.secret
         ));
@@ -189,18 +191,13 @@ fn spec_from_values(
         "the pods' DNS names would be {fqdn} characters long: shorten the name, namespace or cluster domain (at most 253)"
     );
 
+    // Generated after the rest of the spec: certificates need the names.
     let credentials = match &v.existing_secret {
         Some(name) => {
             check_subdomain(&origin.name("existingSecret"), name)?;
             Credentials::Existing(name.clone())
         }
-        None => Credentials::Generated(
-            engine
-                .secrets()
-                .iter()
-                .map(|&(key, len)| Ok((key.to_owned(), password(len)?)))
-                .collect::<Result<_>>()?,
-        ),
+        None => Credentials::Generated(BTreeMap::new()),
     };
 
     let grace = required(
@@ -225,6 +222,7 @@ fn spec_from_values(
     let sections = [
         ("mysql", v.mysql.is_some()),
         ("mongodb", v.mongodb.is_some()),
+        ("elasticsearch", v.elasticsearch.is_some()),
     ];
     for (section, present) in sections {
         ensure!(
@@ -244,9 +242,24 @@ fn spec_from_values(
             &v.mongodb.clone().unwrap_or_default(),
             &resources,
         )?),
+        DbKind::Elasticsearch => {
+            let e = v.elasticsearch.clone().unwrap_or_default();
+            let half_mib = resources.memory_limit.value() as u64 / 2 / (1 << 20);
+            ensure!(
+                half_mib >= 256,
+                "memory limit {} is too small for Elasticsearch: expected at least 512Mi (the heap is half of it)",
+                resources.memory_limit
+            );
+            DbSpec::Elasticsearch(ElasticsearchSpec {
+                http_tls: required(&e.http_tls, "elasticsearch.httpTls")?,
+                privileged_init: required(&e.privileged_init, "elasticsearch.privilegedInit")?,
+                // Below 31 GiB the JVM keeps compressed object pointers.
+                heap_mib: half_mib.min(31 * 1024),
+            })
+        }
     };
 
-    Ok(Spec {
+    let mut spec = Spec {
         names,
         namespace: v.namespace.clone(),
         replicas,
@@ -260,7 +273,11 @@ fn spec_from_values(
         termination_grace_period_seconds: grace,
         labels,
         db: db_spec,
-    })
+    };
+    if let Credentials::Generated(_) = spec.credentials {
+        spec.credentials = Credentials::Generated(engine.generate_secret(&spec, password)?);
+    }
+    Ok(spec)
 }
 
 fn prefix_flag(name: String, key: &str) -> String {

@@ -34,6 +34,7 @@ pub struct Spec {
 pub enum DbSpec {
     Mysql(MysqlSpec),
     Mongodb(MongodbSpec),
+    Elasticsearch(ElasticsearchSpec),
 }
 
 impl DbSpec {
@@ -41,6 +42,7 @@ impl DbSpec {
         match self {
             DbSpec::Mysql(_) => DbKind::Mysql,
             DbSpec::Mongodb(_) => DbKind::Mongodb,
+            DbSpec::Elasticsearch(_) => DbKind::Elasticsearch,
         }
     }
 }
@@ -59,6 +61,14 @@ pub struct MongodbSpec {
     pub replica_set_name: String,
     /// WiredTiger cache in GiB (mongod's unit); derived from the memory limit unless given.
     pub wired_tiger_cache_gb: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ElasticsearchSpec {
+    pub http_tls: bool,
+    pub privileged_init: bool,
+    /// JVM heap (-Xms = -Xmx) in MiB: half the memory limit, below 31 GiB (compressed oops).
+    pub heap_mib: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -19,6 +19,9 @@ macro_rules! template {
 
 pub const TEMPLATES: &[(&str, &str)] = &[
     template!("_partials/identity.sh"),
+    template!("elasticsearch/elasticsearch.yml"),
+    template!("elasticsearch/init-config.sh"),
+    template!("elasticsearch/init-sysctl.sh"),
     template!("mongodb/mongod.conf"),
     template!("mongodb/init-keyfile.sh"),
     template!("mongodb/replica-set.sh"),

@@ -72,6 +72,7 @@ pub struct Values {
     pub labels: Option<BTreeMap<String, Scalar>>,
     pub mysql: Option<MysqlValues>,
     pub mongodb: Option<MongodbValues>,
+    pub elasticsearch: Option<ElasticsearchValues>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -111,6 +112,15 @@ pub struct MongodbValues {
     pub wired_tiger_cache_size: Option<Scalar>,
 }
 
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ElasticsearchValues {
+    /// HTTPS on the HTTP port.
+    pub http_tls: Option<bool>,
+    /// A privileged init container raises vm.max_map_count; false: mmap off instead.
+    pub privileged_init: Option<bool>,
+}
+
 /// Later layers win field by field; maps merge key by key.
 pub trait Merge {
     fn merge(&mut self, later: Self);
@@ -129,7 +139,7 @@ impl<T: Merge> Merge for Option<T> {
 macro_rules! merge_leaves {
     ($($t:ty),*) => {$(impl Merge for $t { fn merge(&mut self, later: Self) { *self = later; } })*};
 }
-merge_leaves!(String, i64, Scalar, ServiceType, AntiAffinity);
+merge_leaves!(String, i64, bool, Scalar, ServiceType, AntiAffinity);
 
 impl Merge for BTreeMap<String, Scalar> {
     fn merge(&mut self, later: Self) {
@@ -158,7 +168,8 @@ merge_struct!(Values {
     termination_grace_period_seconds,
     labels,
     mysql,
-    mongodb
+    mongodb,
+    elasticsearch
 });
 merge_struct!(StorageValues { size, class_name });
 merge_struct!(ResourceValues {
@@ -166,6 +177,10 @@ merge_struct!(ResourceValues {
     memory,
     cpu_limit,
     memory_limit
+});
+merge_struct!(ElasticsearchValues {
+    http_tls,
+    privileged_init
 });
 merge_struct!(MongodbValues {
     replica_set_name,

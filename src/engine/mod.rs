@@ -7,11 +7,14 @@ use anyhow::Result;
 use k8s_openapi::api::core::v1::{Container, Volume};
 
 use crate::cli::DbKind;
+use crate::resolve::PasswordSource;
 use crate::spec::Spec;
 
+mod elasticsearch;
 mod mongodb;
 mod mysql;
 
+pub use elasticsearch::Elasticsearch;
 pub use mongodb::MongoDb;
 pub use mysql::Mysql;
 
@@ -32,6 +35,8 @@ pub mod volumes {
 pub struct Port {
     pub name: &'static str,
     pub number: i32,
+    /// Exposed by the client Services too (not only by the headless one).
+    pub client: bool,
 }
 
 /// What an engine contributes to the objects of one instance.
@@ -63,8 +68,20 @@ pub struct Parts {
 }
 
 pub trait Engine: Sync {
-    /// Keys of the credentials Secret and the length of each generated value.
+    /// Keys of the credentials Secret and the length of each generated password.
     fn secrets(&self) -> &'static [(&'static str, usize)];
+    /// The generated Secret's contents: by default a random password for every key.
+    fn generate_secret(
+        &self,
+        spec: &Spec,
+        password: PasswordSource,
+    ) -> Result<BTreeMap<String, String>> {
+        let _ = spec;
+        self.secrets()
+            .iter()
+            .map(|&(key, len)| Ok((key.to_owned(), password(len)?)))
+            .collect()
+    }
     /// Notes on stderr about the topology of `spec` (fault tolerance).
     fn warnings(&self, spec: &Spec) -> Vec<String> {
         let _ = spec;
@@ -81,5 +98,6 @@ pub fn for_kind(kind: DbKind) -> &'static dyn Engine {
     match kind {
         DbKind::Mysql => &Mysql,
         DbKind::Mongodb => &MongoDb,
+        DbKind::Elasticsearch => &Elasticsearch,
     }
 }

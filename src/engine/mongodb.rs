@@ -21,6 +21,7 @@ pub struct MongoDb;
 const PORT: Port = Port {
     name: "mongodb",
     number: 27017,
+    client: true,
 };
 /// uid and gid of the `mongodb` user in the official image.
 const MONGODB_UID: i64 = 999;

@@ -17,6 +17,7 @@ pub struct Mysql;
 const PORT: Port = Port {
     name: "mysql",
     number: 3306,
+    client: true,
 };
 /// uid and gid of the `mysql` user in the official image.
 const MYSQL_UID: i64 = 999;

@@ -9,10 +9,12 @@ use crate::engine::Parts;
 use crate::labels::{Labels, POD_NAME};
 use crate::spec::Spec;
 
-fn ports(parts: &Parts) -> Vec<ServicePort> {
+/// The Service ports: every port for the headless Service, the client ports for the others.
+fn ports(parts: &Parts, client_only: bool) -> Vec<ServicePort> {
     parts
         .ports
         .iter()
+        .filter(|p| p.client || !client_only)
         .map(|p| ServicePort {
             name: Some(p.name.into()),
             port: p.number,
@@ -32,7 +34,7 @@ pub fn headless(spec: &Spec, labels: &Labels, parts: &Parts) -> Service {
             // Peers must resolve each other before they are Ready (cloning, bootstrap).
             publish_not_ready_addresses: Some(true),
             selector: Some(labels.selector()),
-            ports: Some(ports(parts)),
+            ports: Some(ports(parts, false)),
             ..Default::default()
         }),
         ..Default::default()
@@ -46,7 +48,7 @@ pub fn client(spec: &Spec, labels: &Labels, parts: &Parts) -> Service {
         spec: Some(ServiceSpec {
             type_: Some(spec.service_type.as_str().into()),
             selector: Some(labels.selector()),
-            ports: Some(ports(parts)),
+            ports: Some(ports(parts, true)),
             ..Default::default()
         }),
         ..Default::default()
@@ -62,7 +64,7 @@ pub fn primary(spec: &Spec, labels: &Labels, parts: &Parts) -> Service {
         spec: Some(ServiceSpec {
             type_: Some(spec.service_type.as_str().into()),
             selector: Some(selector),
-            ports: Some(ports(parts)),
+            ports: Some(ports(parts, true)),
             ..Default::default()
         }),
         ..Default::default()

@@ -155,7 +155,8 @@ fn harden(spec: &Spec, c: &Container) -> Container {
             limits: Some(limits),
             ..Default::default()
         })),
-        security_context: Some(SecurityContext {
+        // An engine's own security context (a privileged init container) is kept as it is.
+        security_context: c.security_context.clone().or(Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
             run_as_non_root: Some(true),
@@ -164,7 +165,7 @@ fn harden(spec: &Spec, c: &Container) -> Container {
                 ..Default::default()
             }),
             ..Default::default()
-        }),
+        })),
         ..c.clone()
     }
 }

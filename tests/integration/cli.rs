@@ -12,7 +12,7 @@ fn generates_a_stream_and_notes_the_generated_secret() {
     let err = r.stderr();
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with(
-        "sts-gen: note: generated new random passwords into Secret mysql-credentials"
+        "sts-gen: note: generated new random credentials into Secret mysql-credentials"
     ));
 }
 
@@ -346,4 +346,73 @@ fn mongodb_generates_a_replica_set_and_warns_about_weak_topologies() {
     Run::new(["mysql", "--set", "mongodb.replicaSetName=x"])
         .run()
         .fails_with(&["\"mongodb\" applies to sts-gen mongodb"]);
+}
+
+#[test]
+fn elasticsearch_forms_from_the_pod_names_and_keeps_tls_material_in_the_secret() {
+    let r = Run::new(["elasticsearch", "-n", "search"]).run();
+    r.code(0);
+    let out = r.stdout();
+    for key in ["ca.crt:", "tls.crt:", "tls.key:", "elastic-password:"] {
+        assert!(out.contains(key), "Secret lacks {key}");
+    }
+    assert!(out.contains("- elasticsearch-2\n") && !out.contains("elasticsearch-3\n"));
+    assert!(
+        out.contains("privileged: true"),
+        "privileged init container by default"
+    );
+    assert!(out.contains("podManagementPolicy: Parallel"));
+
+    let r = Run::new([
+        "elasticsearch",
+        "--existing-secret",
+        "es",
+        "--replicas",
+        "1",
+        "--no-privileged-init",
+    ])
+    .run();
+    r.code(0);
+    assert!(r.output.stderr.is_empty(), "{}", r.stderr());
+    let out = r.stdout();
+    assert!(out.contains("discovery.type: single-node") && !out.contains("initial_master_nodes"));
+    assert!(out.contains("node.store.allow_mmap: false") && !out.contains("privileged: true"));
+    let again = Run::new([
+        "elasticsearch",
+        "--existing-secret",
+        "es",
+        "--replicas",
+        "1",
+        "--no-privileged-init",
+    ])
+    .run();
+    assert_eq!(
+        r.output.stdout, again.output.stdout,
+        "byte-identical with an existing Secret"
+    );
+
+    let r = Run::new([
+        "elasticsearch",
+        "--existing-secret",
+        "es",
+        "--replicas",
+        "2",
+    ])
+    .run();
+    assert!(
+        r.stderr()
+            .contains("warning: 2 master-eligible nodes cannot lose either one")
+    );
+    let r = Run::new([
+        "elasticsearch",
+        "--existing-secret",
+        "es",
+        "--replicas",
+        "4",
+    ])
+    .run();
+    assert!(r.stderr().contains("warning: 4 master-eligible nodes"));
+    Run::new(["elasticsearch", "--memory", "256Mi"])
+        .run()
+        .fails_with(&["memory limit 256Mi is too small for Elasticsearch"]);
 }

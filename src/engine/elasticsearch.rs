@@ -1,0 +1,381 @@
+//! Elasticsearch 8 with the official image: every pod master-eligible and a data node, cluster
+//! formation from the pod names, security on with transport TLS from a generated (or provided)
+//! CA, and `vm.max_map_count` handled by a privileged init container or by turning mmap off.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Result, bail};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerPort, EnvVar, Probe, SecurityContext, TCPSocketAction,
+};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::Serialize;
+
+use super::{Engine, Parts, Port, volumes};
+use crate::k8s::{empty_dir, mount};
+use crate::names::Names;
+use crate::resolve::PasswordSource;
+use crate::spec::{DbSpec, ElasticsearchSpec, Spec};
+use crate::templates::{self, file_name};
+use crate::tls;
+
+pub struct Elasticsearch;
+
+const HTTP: Port = Port {
+    name: "http",
+    number: 9200,
+    client: true,
+};
+const TRANSPORT: Port = Port {
+    name: "transport",
+    number: 9300,
+    client: false,
+};
+/// Elasticsearch (8.2+) opens this port once the node is in a cluster with an elected master.
+const READINESS_PORT: i32 = 9399;
+/// uid of the `elasticsearch` user in the official image (its group is 0).
+const ES_UID: i64 = 1000;
+/// Elasticsearch's bootstrap check requires at least this vm.max_map_count.
+const MAX_MAP_COUNT: u32 = 262_144;
+
+const KEY_PASSWORD: &str = "elastic-password";
+const KEY_CA: &str = "ca.crt";
+const KEY_CRT: &str = "tls.crt";
+const KEY_KEY: &str = "tls.key";
+
+#[derive(Serialize)]
+struct Paths {
+    /// The image's config directory; an emptyDir copy of it in the elasticsearch container.
+    config: &'static str,
+    /// Where init-config sees that emptyDir.
+    config_copy: &'static str,
+    /// The `<name>-config` ConfigMap (elasticsearch.yml).
+    config_map: &'static str,
+    /// The credentials Secret, inside the config directory (Elasticsearch reads TLS files only
+    /// from there).
+    certs: &'static str,
+    certs_rel: &'static str,
+    /// The same Secret, as the shared identity script names it.
+    credentials: &'static str,
+    data: &'static str,
+    scripts: &'static str,
+}
+
+const PATHS: Paths = Paths {
+    config: "/usr/share/elasticsearch/config",
+    config_copy: "/mnt/config",
+    config_map: "/mnt/config-map",
+    certs: "/usr/share/elasticsearch/config/certs",
+    certs_rel: "certs",
+    credentials: "/usr/share/elasticsearch/config/certs",
+    data: "/usr/share/elasticsearch/data",
+    scripts: "/scripts",
+};
+
+#[derive(Serialize)]
+struct Context<'a> {
+    names: &'a Names,
+    cluster_domain: &'a str,
+    replicas: u32,
+    http_port: i32,
+    transport_port: i32,
+    readiness_port: i32,
+    max_map_count: u32,
+    master_nodes: Vec<String>,
+    elasticsearch: &'a ElasticsearchSpec,
+    paths: Paths,
+}
+
+const CONFIG_COPY: &str = "config-copy";
+const LOGS: &str = "logs";
+const TMP: &str = "tmp";
+
+fn es(spec: &Spec) -> Result<&ElasticsearchSpec> {
+    match &spec.db {
+        DbSpec::Elasticsearch(e) => Ok(e),
+        other => bail!(
+            "the Elasticsearch engine was given a {} spec",
+            other.kind().as_str()
+        ),
+    }
+}
+
+/// Names the node certificate is valid for: every pod through the headless Service (and, with a
+/// namespace, a wildcard covering pods added by scaling; a wildcard needs two labels after it),
+/// the client Service, and the pod's loopback.
+fn subject_alt_names(spec: &Spec) -> Vec<String> {
+    let n = &spec.names;
+    let mut sans: Vec<String> = (0..spec.replicas)
+        .map(|i| format!("{}.{}", n.pod(i), n.headless))
+        .collect();
+    sans.push(n.client.clone());
+    if let Some(ns) = &spec.namespace {
+        let domain = &spec.cluster_domain;
+        sans.extend([
+            format!("*.{}.{ns}.svc", n.headless),
+            format!("*.{}.{ns}.svc.{domain}", n.headless),
+            format!("{}.{ns}.svc", n.client),
+            format!("{}.{ns}.svc.{domain}", n.client),
+        ]);
+    }
+    sans.extend(["localhost".to_owned(), "127.0.0.1".to_owned()]);
+    sans
+}
+
+impl Engine for Elasticsearch {
+    fn secrets(&self) -> &'static [(&'static str, usize)] {
+        &[(KEY_PASSWORD, 24)]
+    }
+
+    fn generate_secret(
+        &self,
+        spec: &Spec,
+        password: PasswordSource,
+    ) -> Result<BTreeMap<String, String>> {
+        let name = &spec.names.statefulset;
+        let t = tls::generate(
+            &format!("{name} CA (sts-gen)"),
+            name,
+            &subject_alt_names(spec),
+        )?;
+        Ok(BTreeMap::from([
+            (KEY_PASSWORD.to_owned(), password(24)?),
+            (KEY_CA.to_owned(), t.ca_crt),
+            (KEY_CRT.to_owned(), t.crt),
+            (KEY_KEY.to_owned(), t.key),
+        ]))
+    }
+
+    fn max_replicas(&self) -> u32 {
+        99
+    }
+
+    fn warnings(&self, spec: &Spec) -> Vec<String> {
+        let n = spec.replicas;
+        if n == 2 {
+            vec![
+                "2 master-eligible nodes cannot lose either one: electing a master needs both; \
+                 use 3"
+                    .to_owned(),
+            ]
+        } else if n > 2 && n % 2 == 0 {
+            vec![format!(
+                "{n} master-eligible nodes: Elasticsearch leaves one out of the voting \
+                 configuration, so the even node adds no fault tolerance over {}",
+                n - 1
+            )]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn parts(&self, spec: &Spec) -> Result<Parts> {
+        let e = es(spec)?;
+        let ctx = Context {
+            names: &spec.names,
+            cluster_domain: &spec.cluster_domain,
+            replicas: spec.replicas,
+            http_port: HTTP.number,
+            transport_port: TRANSPORT.number,
+            readiness_port: READINESS_PORT,
+            max_map_count: MAX_MAP_COUNT,
+            master_nodes: (0..spec.replicas).map(|i| spec.names.pod(i)).collect(),
+            elasticsearch: e,
+            paths: PATHS,
+        };
+        let render = |id: &str| -> Result<(String, String)> {
+            Ok((file_name(id).to_owned(), templates::render(id, &ctx)?))
+        };
+        let config = [render("elasticsearch/elasticsearch.yml")?].into();
+        let mut script_ids = vec!["elasticsearch/init-config.sh"];
+        if e.privileged_init {
+            script_ids.push("elasticsearch/init-sysctl.sh");
+        }
+        let scripts = script_ids
+            .iter()
+            .map(|id| render(id))
+            .collect::<Result<_>>()?;
+
+        let image = spec.image.reference.clone();
+        let script = |name: &str| vec!["bash".to_owned(), format!("{}/{name}", PATHS.scripts)];
+        let mut init_containers = Vec::new();
+        if e.privileged_init {
+            init_containers.push(Container {
+                name: "init-sysctl".into(),
+                image: Some(image.clone()),
+                command: Some(script("init-sysctl.sh")),
+                volume_mounts: Some(vec![mount(volumes::SCRIPTS, PATHS.scripts, true)]),
+                // The only privileged piece, and only what writing a kernel setting takes.
+                security_context: Some(SecurityContext {
+                    privileged: Some(true),
+                    run_as_user: Some(0),
+                    run_as_non_root: Some(false),
+                    read_only_root_filesystem: Some(true),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+        }
+        init_containers.push(Container {
+            name: "init-config".into(),
+            image: Some(image.clone()),
+            command: Some(script("init-config.sh")),
+            volume_mounts: Some(vec![
+                mount(volumes::SCRIPTS, PATHS.scripts, true),
+                mount(volumes::CONFIG, PATHS.config_map, true),
+                mount(CONFIG_COPY, PATHS.config_copy, false),
+            ]),
+            ..Default::default()
+        });
+
+        let env = |name: &str, value: String| EnvVar {
+            name: name.into(),
+            value: Some(value),
+            ..Default::default()
+        };
+        let tcp = |port: &Port| Probe {
+            tcp_socket: Some(TCPSocketAction {
+                port: IntOrString::String(port.name.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let port = |p: &Port| ContainerPort {
+            name: Some(p.name.into()),
+            container_port: p.number,
+            protocol: Some("TCP".into()),
+            ..Default::default()
+        };
+        let elasticsearch = Container {
+            name: "elasticsearch".into(),
+            image: Some(image),
+            // The image's entrypoint stays: it stores the bootstrap password in the keystore.
+            env: Some(vec![
+                env("ES_JAVA_OPTS", format!("-Xms{0}m -Xmx{0}m", e.heap_mib)),
+                env(
+                    "ELASTIC_PASSWORD_FILE",
+                    format!("{}/{KEY_PASSWORD}", PATHS.certs),
+                ),
+                env("ES_TMPDIR", "/tmp".into()),
+            ]),
+            ports: Some(vec![port(&HTTP), port(&TRANSPORT)]),
+            volume_mounts: Some(vec![
+                mount(volumes::DATA, PATHS.data, false),
+                mount(CONFIG_COPY, PATHS.config, false),
+                mount(volumes::CREDENTIALS, PATHS.certs, true),
+                mount(LOGS, "/usr/share/elasticsearch/logs", false),
+                mount(TMP, "/tmp", false),
+            ]),
+            // Start-up includes JVM start and, on a restart, shard recovery: up to 10 minutes.
+            startup_probe: Some(Probe {
+                period_seconds: Some(10),
+                failure_threshold: Some(60),
+                ..tcp(&HTTP)
+            }),
+            liveness_probe: Some(Probe {
+                period_seconds: Some(10),
+                timeout_seconds: Some(5),
+                failure_threshold: Some(6),
+                ..tcp(&TRANSPORT)
+            }),
+            // Ready = in a cluster with an elected master (readiness.port). Nothing here waits on
+            // other pods' readiness, and Parallel start brings every node up at once.
+            readiness_probe: Some(Probe {
+                tcp_socket: Some(TCPSocketAction {
+                    port: IntOrString::Int(READINESS_PORT),
+                    ..Default::default()
+                }),
+                period_seconds: Some(5),
+                timeout_seconds: Some(3),
+                failure_threshold: Some(3),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        Ok(Parts {
+            ports: vec![HTTP, TRANSPORT],
+            config,
+            scripts,
+            init_containers,
+            containers: vec![elasticsearch],
+            volumes: vec![
+                empty_dir(CONFIG_COPY, None),
+                empty_dir(LOGS, None),
+                empty_dir(TMP, None),
+            ],
+            user_id: ES_UID,
+            single_writer: false,
+            // A master quorum survives one node down from 3 on; with 2, none may go.
+            max_unavailable: i32::from(spec.replicas >= 3),
+            // Every node must be up to elect the first master: ordered start would never get there.
+            pod_management_policy: "Parallel",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{DbKind, GenerateArgs};
+
+    fn spec(replicas: u32, namespace: Option<&str>) -> Spec {
+        let args = GenerateArgs {
+            replicas: Some(replicas.to_string()),
+            namespace: namespace.map(str::to_owned),
+            ..Default::default()
+        };
+        crate::resolve::resolve_with(DbKind::Elasticsearch, &args, &|_| Ok("pw".to_owned()))
+            .unwrap()
+            .spec
+    }
+
+    #[test]
+    fn initial_master_nodes_are_exactly_the_pods() {
+        let parts = Elasticsearch.parts(&spec(3, None)).unwrap();
+        let yml = &parts.config["elasticsearch.yml"];
+        assert!(
+            yml.contains(
+                "cluster.initial_master_nodes:\n  - elasticsearch-0\n  - elasticsearch-1\n  - elasticsearch-2\n"
+            ),
+            "{yml}"
+        );
+        assert!(yml.contains("discovery.seed_hosts: elasticsearch-headless\n"));
+        assert!(!yml.contains("single-node"));
+        let one = Elasticsearch.parts(&spec(1, None)).unwrap();
+        let yml = &one.config["elasticsearch.yml"];
+        assert!(yml.contains("discovery.type: single-node"));
+        assert!(!yml.contains("initial_master_nodes") && !yml.contains("seed_hosts"));
+    }
+
+    #[test]
+    fn certificate_names_cover_the_pods() {
+        let sans = subject_alt_names(&spec(3, Some("search")));
+        for want in [
+            "elasticsearch-2.elasticsearch-headless",
+            "*.elasticsearch-headless.search.svc.cluster.local",
+            "elasticsearch.search.svc",
+            "127.0.0.1",
+        ] {
+            assert!(
+                sans.iter().any(|s| s == want),
+                "{want} missing from {sans:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn quorum_budget_and_warnings() {
+        assert_eq!(
+            Elasticsearch.parts(&spec(2, None)).unwrap().max_unavailable,
+            0
+        );
+        assert_eq!(
+            Elasticsearch.parts(&spec(3, None)).unwrap().max_unavailable,
+            1
+        );
+        assert!(Elasticsearch.warnings(&spec(1, None)).is_empty());
+        assert!(Elasticsearch.warnings(&spec(2, None))[0].contains("cannot lose either"));
+        assert!(Elasticsearch.warnings(&spec(4, None))[0].contains("one out of the voting"));
+        assert!(Elasticsearch.warnings(&spec(5, None)).is_empty());
+    }
+}
