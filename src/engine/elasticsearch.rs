@@ -5,18 +5,15 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
-use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvVar, Probe, SecurityContext, TCPSocketAction,
-};
+use k8s_openapi::api::core::v1::{Container, EnvVar, Probe, SecurityContext, TCPSocketAction};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
-use super::{Engine, Parts, Port, volumes};
+use super::{Engine, Parts, Port, render_files, volumes};
 use crate::k8s::{empty_dir, mount};
 use crate::names::Names;
 use crate::resolve::PasswordSource;
 use crate::spec::{DbSpec, ElasticsearchSpec, Spec};
-use crate::templates::{self, file_name};
 use crate::tls;
 
 pub struct Elasticsearch;
@@ -183,18 +180,12 @@ impl Engine for Elasticsearch {
             elasticsearch: e,
             paths: PATHS,
         };
-        let render = |id: &str| -> Result<(String, String)> {
-            Ok((file_name(id).to_owned(), templates::render(id, &ctx)?))
-        };
-        let config = [render("elasticsearch/elasticsearch.yml")?].into();
+        let config = render_files(&["elasticsearch/elasticsearch.yml"], &ctx)?;
         let mut script_ids = vec!["elasticsearch/init-config.sh"];
         if e.privileged_init {
             script_ids.push("elasticsearch/init-sysctl.sh");
         }
-        let scripts = script_ids
-            .iter()
-            .map(|id| render(id))
-            .collect::<Result<_>>()?;
+        let scripts = render_files(&script_ids, &ctx)?;
 
         let image = spec.image.reference.clone();
         let script = |name: &str| vec!["bash".to_owned(), format!("{}/{name}", PATHS.scripts)];
@@ -240,12 +231,6 @@ impl Engine for Elasticsearch {
             }),
             ..Default::default()
         };
-        let port = |p: &Port| ContainerPort {
-            name: Some(p.name.into()),
-            container_port: p.number,
-            protocol: Some("TCP".into()),
-            ..Default::default()
-        };
         let elasticsearch = Container {
             name: "elasticsearch".into(),
             image: Some(image),
@@ -258,7 +243,7 @@ impl Engine for Elasticsearch {
                 ),
                 env("ES_TMPDIR", "/tmp".into()),
             ]),
-            ports: Some(vec![port(&HTTP), port(&TRANSPORT)]),
+            ports: Some(vec![HTTP.container_port(), TRANSPORT.container_port()]),
             volume_mounts: Some(vec![
                 mount(volumes::DATA, PATHS.data, false),
                 mount(CONFIG_COPY, PATHS.config, false),

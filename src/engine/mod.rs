@@ -4,11 +4,13 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use k8s_openapi::api::core::v1::{Container, Volume};
+use k8s_openapi::api::core::v1::{Container, ContainerPort, Volume};
+use serde::Serialize;
 
 use crate::cli::DbKind;
 use crate::resolve::PasswordSource;
 use crate::spec::Spec;
+use crate::templates::{self, file_name};
 
 mod elasticsearch;
 mod mongodb;
@@ -37,6 +39,24 @@ pub struct Port {
     pub number: i32,
     /// Exposed by the client Services too (not only by the headless one).
     pub client: bool,
+}
+
+impl Port {
+    pub fn container_port(&self) -> ContainerPort {
+        ContainerPort {
+            name: Some(self.name.into()),
+            container_port: self.number,
+            protocol: Some("TCP".into()),
+            ..Default::default()
+        }
+    }
+}
+
+/// Renders templates into ConfigMap data: file name (the ID's last part) → contents.
+pub fn render_files<C: Serialize>(ids: &[&str], ctx: &C) -> Result<BTreeMap<String, String>> {
+    ids.iter()
+        .map(|id| Ok((file_name(id).to_owned(), templates::render(id, ctx)?)))
+        .collect()
 }
 
 /// What an engine contributes to the objects of one instance.

@@ -4,17 +4,16 @@
 
 use anyhow::{Result, bail};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvVar, Probe, ResourceRequirements, TCPSocketAction, VolumeMount,
+    Container, EnvVar, Probe, ResourceRequirements, TCPSocketAction, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
-use super::{Engine, Parts, Port, volumes};
+use super::{Engine, Parts, Port, render_files, volumes};
 use crate::k8s::{empty_dir, exec, mount};
 use crate::names::Names;
 use crate::spec::{DbSpec, MongodbSpec, Spec};
-use crate::templates::{self, file_name};
 
 pub struct MongoDb;
 
@@ -144,14 +143,8 @@ impl Engine for MongoDb {
             },
             users: Users { root: "root" },
         };
-        let render = |id: &str| -> Result<(String, String)> {
-            Ok((file_name(id).to_owned(), templates::render(id, &ctx)?))
-        };
-        let config = [render("mongodb/mongod.conf")?].into();
-        let scripts = SCRIPT_IDS
-            .iter()
-            .map(|id| render(id))
-            .collect::<Result<_>>()?;
+        let config = render_files(&["mongodb/mongod.conf"], &ctx)?;
+        let scripts = render_files(&SCRIPT_IDS, &ctx)?;
 
         let image = spec.image.reference.clone();
         let home = EnvVar {
@@ -189,12 +182,7 @@ impl Engine for MongoDb {
                 format!("{}/mongod.conf", PATHS.config_dir),
             ]),
             env: Some(vec![home.clone()]),
-            ports: Some(vec![ContainerPort {
-                name: Some(PORT.name.into()),
-                container_port: PORT.number,
-                protocol: Some("TCP".into()),
-                ..Default::default()
-            }]),
+            ports: Some(vec![PORT.container_port()]),
             volume_mounts: Some(vec![
                 VolumeMount {
                     sub_path: Some("db".into()),

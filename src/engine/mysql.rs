@@ -3,14 +3,13 @@
 //! pod 0 with GTID auto-positioning.
 
 use anyhow::{Result, bail};
-use k8s_openapi::api::core::v1::{Container, ContainerPort, Probe, VolumeMount};
+use k8s_openapi::api::core::v1::{Container, Probe, VolumeMount};
 use serde::Serialize;
 
-use super::{Engine, Parts, Port, volumes};
+use super::{Engine, Parts, Port, render_files, volumes};
 use crate::k8s::{empty_dir, exec, mount};
 use crate::names::Names;
 use crate::spec::{DbSpec, MysqlSpec, Spec};
-use crate::templates::{self, file_name};
 
 pub struct Mysql;
 
@@ -125,14 +124,8 @@ impl Engine for Mysql {
             );
         };
         let ctx = context(spec, my);
-        let render = |id: &str| -> Result<(String, String)> {
-            Ok((file_name(id).to_owned(), templates::render(id, &ctx)?))
-        };
-        let config = [render("mysql/my.cnf")?].into();
-        let scripts = SCRIPT_IDS
-            .iter()
-            .map(|id| render(id))
-            .collect::<Result<_>>()?;
+        let config = render_files(&["mysql/my.cnf"], &ctx)?;
+        let scripts = render_files(&SCRIPT_IDS, &ctx)?;
 
         let image = spec.image.reference.clone();
         let script = |name: &str| vec!["bash".to_owned(), format!("{}/{name}", PATHS.scripts_dir)];
@@ -175,12 +168,7 @@ impl Engine for Mysql {
                 "mysqld".into(),
                 format!("--defaults-file={}", PATHS.conf_file),
             ]),
-            ports: Some(vec![ContainerPort {
-                name: Some(PORT.name.into()),
-                container_port: PORT.number,
-                protocol: Some("TCP".into()),
-                ..Default::default()
-            }]),
+            ports: Some(vec![PORT.container_port()]),
             volume_mounts: Some(vec![
                 VolumeMount {
                     sub_path: Some(PATHS.datadir_subpath.into()),
