@@ -52,8 +52,10 @@ struct Paths {
     /// from there).
     certs: &'static str,
     certs_rel: &'static str,
-    /// The same Secret, as the shared identity script names it.
+    /// The same Secret, as the shared identity script and init-config name it.
     credentials: &'static str,
+    /// init-config's private (0600) copy of the password, in the config directory.
+    password_copy: &'static str,
     data: &'static str,
     scripts: &'static str,
 }
@@ -64,7 +66,8 @@ const PATHS: Paths = Paths {
     config_map: "/mnt/config-map",
     certs: "/usr/share/elasticsearch/config/certs",
     certs_rel: "certs",
-    credentials: "/usr/share/elasticsearch/config/certs",
+    credentials: "/etc/elasticsearch-credentials",
+    password_copy: "bootstrap-password",
     data: "/usr/share/elasticsearch/data",
     scripts: "/scripts",
 };
@@ -81,6 +84,12 @@ struct Context<'a> {
     master_nodes: Vec<String>,
     elasticsearch: &'a ElasticsearchSpec,
     paths: Paths,
+    keys: Keys,
+}
+
+#[derive(Serialize)]
+struct Keys {
+    password: &'static str,
 }
 
 const CONFIG_COPY: &str = "config-copy";
@@ -179,6 +188,9 @@ impl Engine for Elasticsearch {
             master_nodes: (0..spec.replicas).map(|i| spec.names.pod(i)).collect(),
             elasticsearch: e,
             paths: PATHS,
+            keys: Keys {
+                password: KEY_PASSWORD,
+            },
         };
         let config = render_files(&["elasticsearch/elasticsearch.yml"], &ctx)?;
         let mut script_ids = vec!["elasticsearch/init-config.sh"];
@@ -214,6 +226,8 @@ impl Engine for Elasticsearch {
             volume_mounts: Some(vec![
                 mount(volumes::SCRIPTS, PATHS.scripts, true),
                 mount(volumes::CONFIG, PATHS.config_map, true),
+                mount(volumes::CREDENTIALS, PATHS.credentials, true),
+                mount(volumes::DATA, PATHS.data, true),
                 mount(CONFIG_COPY, PATHS.config_copy, false),
             ]),
             ..Default::default()
@@ -239,7 +253,7 @@ impl Engine for Elasticsearch {
                 env("ES_JAVA_OPTS", format!("-Xms{0}m -Xmx{0}m", e.heap_mib)),
                 env(
                     "ELASTIC_PASSWORD_FILE",
-                    format!("{}/{KEY_PASSWORD}", PATHS.certs),
+                    format!("{}/{}", PATHS.config, PATHS.password_copy),
                 ),
                 env("ES_TMPDIR", "/tmp".into()),
             ]),

@@ -375,7 +375,7 @@ fn elasticsearch_forms_from_the_pod_names_and_keeps_tls_material_in_the_secret()
     r.code(0);
     assert!(r.output.stderr.is_empty(), "{}", r.stderr());
     let out = r.stdout();
-    assert!(out.contains("discovery.type: single-node") && !out.contains("initial_master_nodes"));
+    assert!(out.contains("discovery.type: single-node") && !out.contains("initial_master_nodes:"));
     assert!(out.contains("node.store.allow_mmap: false") && !out.contains("privileged: true"));
     let again = Run::new([
         "elasticsearch",
