@@ -49,6 +49,14 @@ pub enum Command {
         sts-gen elasticsearch --no-privileged-init   # for Pod Security \"restricted\" namespaces"
     )]
     Elasticsearch(ElasticsearchArgs),
+    /// Render databases described entirely by values files (each with a `database:` key)
+    #[command(
+        after_help = "Examples:\n  sts-gen render databases/orders-mysql.yaml databases/search.yaml > all.yaml\n  \
+        sts-gen render databases/*.yaml --out-dir deploy/   # one kustomize base per file\n\n\
+        A values file for render:\n  database: mysql\n  name: orders\n  namespace: shop\n  \
+        preset: prod\n  existingSecret: orders-credentials\n  storage:\n    size: 50Gi"
+    )]
+    Render(RenderArgs),
     /// List the databases and their presets, with the values each preset sets
     List,
     /// Print a shell completion script
@@ -63,7 +71,20 @@ pub enum Command {
 }
 
 /// The database a subcommand generates; the exhaustive list every table iterates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    ValueEnum,
+    serde::Deserialize,
+    serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum DbKind {
     Mysql,
     Mongodb,
@@ -131,6 +152,26 @@ pub struct GenerateArgs {
     /// Write one file per object plus kustomization.yaml into DIR instead of stdout
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
+    /// Treat warnings (weak topologies, privileged containers) as errors, for CI
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// `sts-gen render`: databases from values files alone.
+#[derive(Debug, Clone, Args)]
+pub struct RenderArgs {
+    /// Values files, each describing one database (`database:` plus any values-file key)
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Output format
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Yaml)]
+    pub output: OutputFormat,
+    /// Write each database into DIR/<file name without .yaml>/ (objects plus kustomization.yaml)
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Treat warnings as errors
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// `sts-gen mongodb`: the common flags plus MongoDB's own.

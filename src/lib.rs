@@ -19,10 +19,10 @@ pub mod values;
 
 use std::io::Write;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{CommandFactory, ValueEnum};
 
-use cli::{Cli, Command, DbKind, GenerateArgs};
+use cli::{Cli, Command, DbKind, GenerateArgs, RenderArgs};
 use k8s::Manifest;
 use spec::Spec;
 use values::Values;
@@ -33,10 +33,15 @@ pub fn generate(spec: &Spec) -> Result<Vec<Manifest>> {
     Ok(k8s::assemble(spec, &parts))
 }
 
-/// Run a parsed command line. Manifests go to `out`; notes to `err`.
-pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
+/// Run a parsed command line. `argv` (without the program name) goes into the output's header,
+/// so that the output names the command that reproduces it. Manifests go to `out`; notes and
+/// warnings to `err`.
+pub fn run(cli: Cli, argv: &[String], out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
+    let header = output::header(&output::command_line(&reproducible(argv)));
     match cli.command {
-        Command::Mysql(args) => generate_command(DbKind::Mysql, &args, Values::default(), out, err),
+        Command::Mysql(args) => {
+            generate_command(DbKind::Mysql, &args, Values::default(), &header, out, err)
+        }
         Command::Mongodb(args) => {
             let flags = Values {
                 mongodb: Some(values::MongodbValues {
@@ -45,7 +50,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
                 }),
                 ..Default::default()
             };
-            generate_command(DbKind::Mongodb, &args.common, flags, out, err)
+            generate_command(DbKind::Mongodb, &args.common, flags, &header, out, err)
         }
         Command::Elasticsearch(args) => {
             let flags = Values {
@@ -55,8 +60,16 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
                 }),
                 ..Default::default()
             };
-            generate_command(DbKind::Elasticsearch, &args.common, flags, out, err)
+            generate_command(
+                DbKind::Elasticsearch,
+                &args.common,
+                flags,
+                &header,
+                out,
+                err,
+            )
         }
+        Command::Render(args) => render_command(&args, &header, out, err),
         Command::List => output::write_stdout(out, &list()),
         Command::Completions { shell } => {
             let mut buf = Vec::new();
@@ -71,21 +84,127 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
     }
 }
 
+/// The arguments that reproduce the output: all but `--out-dir DIR` (where it went, not what).
+fn reproducible(argv: &[String]) -> Vec<String> {
+    let mut words = vec!["sts-gen".to_owned()];
+    let mut skip = false;
+    for a in argv {
+        if skip {
+            skip = false;
+        } else if a == "--out-dir" {
+            skip = true;
+        } else if !a.starts_with("--out-dir=") {
+            words.push(a.clone());
+        }
+    }
+    words
+}
+
+/// Resolves and generates one database, enforcing `--strict`; notes and warnings are returned
+/// for printing after a successful write.
+fn resolve_and_generate(
+    db: DbKind,
+    args: &GenerateArgs,
+    db_flags: Values,
+) -> Result<(Vec<Manifest>, Vec<String>)> {
+    let resolved = resolve::resolve(db, args, db_flags)?;
+    if args.strict && !resolved.warnings.is_empty() {
+        anyhow::bail!(
+            "{} (--strict treats warnings as errors)",
+            resolved.warnings.join("; ")
+        );
+    }
+    let docs = generate(&resolved.spec)?;
+    let mut lines: Vec<String> = resolved
+        .warnings
+        .iter()
+        .map(|w| format!("warning: {w}"))
+        .collect();
+    lines.extend(resolved.notes);
+    Ok((docs, lines))
+}
+
 /// `db_flags`: the database's own flags, as the top layer of values.
 fn generate_command(
     db: DbKind,
     args: &GenerateArgs,
     db_flags: Values,
+    header: &str,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<()> {
-    let resolved = resolve::resolve(db, args, db_flags)?;
-    let docs = generate(&resolved.spec)?;
+    let (docs, lines) = resolve_and_generate(db, args, db_flags)?;
     match &args.out_dir {
-        Some(dir) => output::write_dir(dir, &output::directory_files(&docs, args.output)?)?,
-        None => output::write_stdout(out, &output::render(&docs, args.output)?)?,
+        Some(dir) => output::write_dir(dir, &output::directory_files(&docs, args.output, header)?)?,
+        None => output::write_stdout(out, &output::render(&docs, args.output, header)?)?,
     }
-    output::write_notes(err, &resolved.notes);
+    output::write_notes(err, &lines);
+    Ok(())
+}
+
+/// `sts-gen render FILE...`: each file names its database; everything is rendered before
+/// anything is written.
+fn render_command(
+    args: &RenderArgs,
+    header: &str,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<()> {
+    let mut rendered = Vec::new();
+    let mut lines = Vec::new();
+    for file in &args.files {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read values file {}", file.display()))?;
+        let origin = file.display().to_string();
+        let db = Values::from_yaml(&text, &origin)?
+            .database
+            .with_context(|| {
+                format!(
+                    "{origin}: no `database:` key: expected one of {}",
+                    DbKind::value_variants()
+                        .iter()
+                        .map(|d| d.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?;
+        let generate_args = GenerateArgs {
+            values: vec![file.clone()],
+            strict: args.strict,
+            ..Default::default()
+        };
+        let (docs, file_lines) = resolve_and_generate(db, &generate_args, Values::default())
+            .with_context(|| origin.clone())?;
+        lines.extend(file_lines.into_iter().map(|l| format!("{origin}: {l}")));
+        rendered.push((file, docs));
+    }
+    match &args.out_dir {
+        Some(dir) => {
+            let mut sets = Vec::new();
+            for (file, docs) in &rendered {
+                let stem = file
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                anyhow::ensure!(
+                    !sets.iter().any(|(s, _)| *s == stem),
+                    "two values files are named {stem:?}: each becomes --out-dir {}/{stem}, so names must differ",
+                    dir.display()
+                );
+                sets.push((stem, output::directory_files(docs, args.output, header)?));
+            }
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create --out-dir {}", dir.display()))?;
+            for (stem, files) in &sets {
+                output::write_dir(&dir.join(stem), files)?;
+            }
+        }
+        None => {
+            let all: Vec<Manifest> = rendered.into_iter().flat_map(|(_, d)| d).collect();
+            output::write_stdout(out, &output::render(&all, args.output, header)?)?;
+        }
+    }
+    output::write_notes(err, &lines);
     Ok(())
 }
 

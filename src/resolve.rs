@@ -20,11 +20,14 @@ use crate::values::{
 /// Makes one random secret of the given length; injected so that tests can be deterministic.
 pub type PasswordSource<'a> = &'a dyn Fn(usize) -> Result<String>;
 
-/// What `resolve` produced: the spec, and notes for stderr.
+/// What `resolve` produced: the spec, and lines for stderr.
 #[derive(Debug)]
 pub struct Resolved {
     pub spec: Spec,
+    /// Information (a generated Secret).
     pub notes: Vec<String>,
+    /// Risks in the topology or the security posture; `--strict` makes them errors.
+    pub warnings: Vec<String>,
 }
 
 /// Resolve command-line arguments, reading values files and generating passwords from the OS.
@@ -44,17 +47,44 @@ fn resolve_full(
     db_flags: Values,
     password: PasswordSource,
 ) -> Result<Resolved> {
+    let files = args
+        .values
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read values file {}", path.display()))?;
+            Values::from_yaml(&text, &path.display().to_string())
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let sets = args
+        .set
+        .iter()
+        .map(|a| Values::from_set(a))
+        .collect::<Result<Vec<_>>>()?;
+    // The preset is the lowest layer after the defaults, wherever it is named: the flag wins,
+    // then the last --set, then the last values file.
+    let preset = args.preset.clone().or_else(|| {
+        files
+            .iter()
+            .chain(sets.iter())
+            .rev()
+            .find_map(|v| v.preset.clone())
+    });
     let mut values = presets::defaults(db);
-    if let Some(name) = &args.preset {
+    if let Some(name) = &preset {
         values.merge(presets::get(db, name)?);
     }
-    for path in &args.values {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read values file {}", path.display()))?;
-        values.merge(Values::from_yaml(&text, &path.display().to_string())?);
+    for v in files.into_iter().chain(sets) {
+        values.merge(v);
     }
-    for assignment in &args.set {
-        values.merge(Values::from_set(assignment)?);
+    if let Some(named) = values.database {
+        ensure!(
+            named == db,
+            "the values say database: {}, but this is sts-gen {}: use sts-gen {} (or sts-gen render)",
+            named.as_str(),
+            db.as_str(),
+            named.as_str()
+        );
     }
     values.merge(flag_values(args)?);
     let origin = Origin {
@@ -63,11 +93,8 @@ fn resolve_full(
     };
     values.merge(db_flags.clone());
     let spec = spec_from_values(db, &values, &origin, password)?;
-    let mut notes: Vec<String> = engine::for_kind(db)
-        .warnings(&spec)
-        .into_iter()
-        .map(|w| format!("warning: {w}"))
-        .collect();
+    let warnings = engine::for_kind(db).warnings(&spec);
+    let mut notes = Vec::new();
     if let Credentials::Generated(_) = spec.credentials {
         notes.push(format!(
             "note: generated new random credentials into Secret {}; every run generates new ones, so \
@@ -75,7 +102,11 @@ fn resolve_full(
             spec.names.secret, spec.names.secret
         ));
     }
-    Ok(Resolved { spec, notes })
+    Ok(Resolved {
+        spec,
+        notes,
+        warnings,
+    })
 }
 
 /// The flags, as the top layer of values.

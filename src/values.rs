@@ -7,7 +7,7 @@ use std::fmt;
 use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::cli::ServiceType;
+use crate::cli::{DbKind, ServiceType};
 
 /// A scalar that may be written as a YAML string or number (`cpu: 1`, `cpu: 500m`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -58,6 +58,10 @@ pub enum AntiAffinity {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Values {
+    /// Which database the file describes (`sts-gen render`); checked against the subcommand.
+    pub database: Option<DbKind>,
+    /// A preset to start from, as `--preset` (the flag wins).
+    pub preset: Option<String>,
     pub name: Option<String>,
     pub namespace: Option<String>,
     pub replicas: Option<i64>,
@@ -139,7 +143,7 @@ impl<T: Merge> Merge for Option<T> {
 macro_rules! merge_leaves {
     ($($t:ty),*) => {$(impl Merge for $t { fn merge(&mut self, later: Self) { *self = later; } })*};
 }
-merge_leaves!(String, i64, bool, Scalar, ServiceType, AntiAffinity);
+merge_leaves!(String, i64, bool, Scalar, ServiceType, AntiAffinity, DbKind);
 
 impl Merge for BTreeMap<String, Scalar> {
     fn merge(&mut self, later: Self) {
@@ -155,6 +159,8 @@ macro_rules! merge_struct {
     };
 }
 merge_struct!(Values {
+    database,
+    preset,
     name,
     namespace,
     replicas,

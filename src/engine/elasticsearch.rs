@@ -157,8 +157,16 @@ impl Engine for Elasticsearch {
     }
 
     fn warnings(&self, spec: &Spec) -> Vec<String> {
+        let mut w = Vec::new();
+        if es(spec).is_ok_and(|e| e.privileged_init) {
+            w.push(
+                "init container init-sysctl runs privileged (as root) to raise vm.max_map_count; \
+                 --no-privileged-init avoids it (Pod Security \"restricted\") and turns mmap off"
+                    .to_owned(),
+            );
+        }
         let n = spec.replicas;
-        if n == 2 {
+        w.extend(if n == 2 {
             vec![
                 "2 master-eligible nodes cannot lose either one: electing a master needs both; \
                  use 3"
@@ -172,7 +180,8 @@ impl Engine for Elasticsearch {
             )]
         } else {
             Vec::new()
-        }
+        });
+        w
     }
 
     fn parts(&self, spec: &Spec) -> Result<Parts> {
@@ -372,9 +381,17 @@ mod tests {
             Elasticsearch.parts(&spec(3, None)).unwrap().max_unavailable,
             1
         );
-        assert!(Elasticsearch.warnings(&spec(1, None)).is_empty());
-        assert!(Elasticsearch.warnings(&spec(2, None))[0].contains("cannot lose either"));
-        assert!(Elasticsearch.warnings(&spec(4, None))[0].contains("one out of the voting"));
-        assert!(Elasticsearch.warnings(&spec(5, None)).is_empty());
+        let topology = |n| -> Vec<String> {
+            let mut w = Elasticsearch.warnings(&spec(n, None));
+            assert!(
+                w.remove(0).contains("runs privileged"),
+                "the default privileged init"
+            );
+            w
+        };
+        assert!(topology(1).is_empty());
+        assert!(topology(2)[0].contains("cannot lose either"));
+        assert!(topology(4)[0].contains("one out of the voting"));
+        assert!(topology(5).is_empty());
     }
 }

@@ -46,6 +46,8 @@ fn every_builtin_preset_matches_its_snapshot() {
             .spec;
         let mut docs = sts_gen::generate(&spec).unwrap();
         redact_generated_keys(&mut docs);
-        insta::assert_snapshot!(sts_gen::output::yaml_stream(&docs).unwrap());
+        insta::assert_snapshot!(
+            sts_gen::output::yaml_stream(&docs, &sts_gen::output::header("(snapshot)")).unwrap()
+        );
     });
 }
