@@ -58,6 +58,7 @@ pub enum Command {
     )]
     Render(RenderArgs),
     /// List the databases and their presets, with the values each preset sets
+    #[command(after_help = "Example:\n  sts-gen list")]
     List,
     /// Print a shell completion script
     #[command(after_help = "Example:\n  sts-gen completions bash > /etc/bash_completion.d/sts-gen")]
