@@ -150,16 +150,22 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn help_has_examples_for_every_subcommand() {
-    for sub in ["mysql", "list", "completions", "man"] {
+    for sub in [
+        "mysql",
+        "mongodb",
+        "elasticsearch",
+        "render",
+        "list",
+        "completions",
+        "man",
+    ] {
         let r = Run::new([sub, "--help"]).run();
         r.code(0);
-        if sub != "list" {
-            assert!(
-                r.stdout().contains("Example"),
-                "{sub} --help:\n{}",
-                r.stdout()
-            );
-        }
+        assert!(
+            r.stdout().contains("Example"),
+            "{sub} --help:\n{}",
+            r.stdout()
+        );
     }
     let r = Run::new(["--help"]).run();
     assert!(r.stdout().contains("sts-gen mysql --replicas 3"));
