@@ -49,6 +49,12 @@ pub enum Command {
         sts-gen elasticsearch --no-privileged-init   # for Pod Security \"restricted\" namespaces"
     )]
     Elasticsearch(ElasticsearchArgs),
+    /// PostgreSQL: pod 0 is the primary, the others hot standbys cloned with pg_basebackup
+    #[command(
+        after_help = "Examples:\n  sts-gen postgres --replicas 3 > postgres.yaml\n  \
+        sts-gen postgres --preset prod -n db --existing-secret postgres-credentials"
+    )]
+    Postgres(GenerateArgs),
     /// Render databases described entirely by values files (each with a `database:` key)
     #[command(
         after_help = "Examples:\n  sts-gen render databases/orders-mysql.yaml databases/search.yaml > all.yaml\n  \
@@ -90,6 +96,7 @@ pub enum DbKind {
     Mysql,
     Mongodb,
     Elasticsearch,
+    Postgres,
 }
 
 impl DbKind {
@@ -98,6 +105,7 @@ impl DbKind {
             DbKind::Mysql => "mysql",
             DbKind::Mongodb => "mongodb",
             DbKind::Elasticsearch => "elasticsearch",
+            DbKind::Postgres => "postgres",
         }
     }
 }

@@ -69,6 +69,14 @@ pub fn run(cli: Cli, argv: &[String], out: &mut dyn Write, err: &mut dyn Write) 
                 err,
             )
         }
+        Command::Postgres(args) => generate_command(
+            DbKind::Postgres,
+            &args,
+            Values::default(),
+            &header,
+            out,
+            err,
+        ),
         Command::Render(args) => render_command(&args, &header, out, err),
         Command::List => output::write_stdout(out, &list()),
         Command::Completions { shell } => {

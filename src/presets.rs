@@ -31,6 +31,9 @@ pub const PRESETS: &[(DbKind, &str, &str)] = &[
     preset!(Mysql, "mysql", "default"),
     preset!(Mysql, "mysql", "dev"),
     preset!(Mysql, "mysql", "prod"),
+    preset!(Postgres, "postgres", "default"),
+    preset!(Postgres, "postgres", "dev"),
+    preset!(Postgres, "postgres", "prod"),
 ];
 
 fn source(db: DbKind, name: &str) -> Option<&'static str> {

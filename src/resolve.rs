@@ -11,7 +11,8 @@ use crate::names::{Names, check_label, check_subdomain};
 use crate::presets;
 use crate::quantity::Quantity;
 use crate::spec::{
-    Credentials, DbSpec, ElasticsearchSpec, Image, MongodbSpec, MysqlSpec, Resources, Spec, Storage,
+    Credentials, DbSpec, ElasticsearchSpec, Image, MongodbSpec, MysqlSpec, PostgresSpec, Resources,
+    Spec, Storage,
 };
 use crate::values::{
     Merge, MongodbValues, MysqlValues, ResourceValues, Scalar, StorageValues, Values,
@@ -254,6 +255,7 @@ fn spec_from_values(
         ("mysql", v.mysql.is_some()),
         ("mongodb", v.mongodb.is_some()),
         ("elasticsearch", v.elasticsearch.is_some()),
+        ("postgres", v.postgres.is_some()),
     ];
     for (section, present) in sections {
         ensure!(
@@ -273,6 +275,20 @@ fn spec_from_values(
             &v.mongodb.clone().unwrap_or_default(),
             &resources,
         )?),
+        DbKind::Postgres => {
+            let p = v.postgres.clone().unwrap_or_default();
+            let max_connections = required(&p.max_connections, "postgres.maxConnections")?;
+            ensure!(
+                (10..=10_000).contains(&max_connections),
+                "postgres.maxConnections {max_connections} is out of range: expected 10 to 10000"
+            );
+            let keep = quantity(origin, "postgres.walKeepSize", &p.wal_keep_size)?;
+            DbSpec::Postgres(PostgresSpec {
+                max_connections: max_connections as u32,
+                shared_buffers_mib: (resources.memory_limit.value() as u64 / 4 / MIB).max(32),
+                wal_keep_mib: (keep.value() as u64 / MIB).max(16),
+            })
+        }
         DbKind::Elasticsearch => {
             let e = v.elasticsearch.clone().unwrap_or_default();
             let half_mib = resources.memory_limit.value() as u64 / 2 / (1 << 20);

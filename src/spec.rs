@@ -35,6 +35,7 @@ pub enum DbSpec {
     Mysql(MysqlSpec),
     Mongodb(MongodbSpec),
     Elasticsearch(ElasticsearchSpec),
+    Postgres(PostgresSpec),
 }
 
 impl DbSpec {
@@ -43,6 +44,7 @@ impl DbSpec {
             DbSpec::Mysql(_) => DbKind::Mysql,
             DbSpec::Mongodb(_) => DbKind::Mongodb,
             DbSpec::Elasticsearch(_) => DbKind::Elasticsearch,
+            DbSpec::Postgres(_) => DbKind::Postgres,
         }
     }
 }
@@ -69,6 +71,14 @@ pub struct ElasticsearchSpec {
     pub privileged_init: bool,
     /// JVM heap (-Xms = -Xmx) in MiB: half the memory limit, below 31 GiB (compressed oops).
     pub heap_mib: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PostgresSpec {
+    pub max_connections: u32,
+    /// A quarter of the memory limit, at least 32 MiB.
+    pub shared_buffers_mib: u64,
+    pub wal_keep_mib: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

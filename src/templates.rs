@@ -32,6 +32,9 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     template!("mysql/init-config.sh"),
     template!("mysql/init-data.sh"),
     template!("mysql/readiness.sh"),
+    template!("postgres/postgresql.conf"),
+    template!("postgres/pg_hba.conf"),
+    template!("postgres/init-data.sh"),
 ];
 
 fn environment() -> &'static Environment<'static> {

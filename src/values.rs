@@ -77,6 +77,7 @@ pub struct Values {
     pub mysql: Option<MysqlValues>,
     pub mongodb: Option<MongodbValues>,
     pub elasticsearch: Option<ElasticsearchValues>,
+    pub postgres: Option<PostgresValues>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -123,6 +124,14 @@ pub struct ElasticsearchValues {
     pub http_tls: Option<bool>,
     /// A privileged init container raises vm.max_map_count; false: mmap off instead.
     pub privileged_init: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PostgresValues {
+    pub max_connections: Option<i64>,
+    /// `wal_keep_size`: WAL kept for standbys that were away.
+    pub wal_keep_size: Option<Scalar>,
 }
 
 /// Later layers win field by field; maps merge key by key.
@@ -175,7 +184,8 @@ merge_struct!(Values {
     labels,
     mysql,
     mongodb,
-    elasticsearch
+    elasticsearch,
+    postgres
 });
 merge_struct!(StorageValues { size, class_name });
 merge_struct!(ResourceValues {
@@ -183,6 +193,10 @@ merge_struct!(ResourceValues {
     memory,
     cpu_limit,
     memory_limit
+});
+merge_struct!(PostgresValues {
+    max_connections,
+    wal_keep_size
 });
 merge_struct!(ElasticsearchValues {
     http_tls,

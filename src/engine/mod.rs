@@ -15,10 +15,12 @@ use crate::templates::{self, file_name};
 mod elasticsearch;
 mod mongodb;
 mod mysql;
+mod postgres;
 
 pub use elasticsearch::Elasticsearch;
 pub use mongodb::MongoDb;
 pub use mysql::Mysql;
+pub use postgres::Postgres;
 
 /// Volume names the assembler provides to every engine's containers.
 pub mod volumes {
@@ -119,5 +121,6 @@ pub fn for_kind(kind: DbKind) -> &'static dyn Engine {
         DbKind::Mysql => &Mysql,
         DbKind::Mongodb => &MongoDb,
         DbKind::Elasticsearch => &Elasticsearch,
+        DbKind::Postgres => &Postgres,
     }
 }

@@ -479,7 +479,7 @@ fn render_builds_every_database_from_values_files_alone() {
     Run::new(["render", n]).run().fails_with(&[
         n,
         "no `database:` key",
-        "mysql, mongodb, elasticsearch",
+        "mysql, mongodb, elasticsearch, postgres",
     ]);
     let bad = dir.join("bad.yaml");
     std::fs::write(&bad, "database: mysql\nreplicas: 0\n").unwrap();
@@ -488,10 +488,10 @@ fn render_builds_every_database_from_values_files_alone() {
         .run()
         .fails_with(&[b, "replicas 0 is out of range"]);
     let wrong = dir.join("wrongdb.yaml");
-    std::fs::write(&wrong, "database: postgres\n").unwrap();
+    std::fs::write(&wrong, "database: oracle\n").unwrap();
     Run::new(["render", wrong.to_str().unwrap()])
         .run()
-        .fails_with(&["postgres"]);
+        .fails_with(&["oracle"]);
     Run::new(["mongodb", "-f", o])
         .run()
         .fails_with(&["the values say database: mysql, but this is sts-gen mongodb"]);

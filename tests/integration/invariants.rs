@@ -20,7 +20,7 @@ fn matrix() -> Vec<(String, Vec<Manifest>)> {
         let mut presets = vec![None];
         presets.extend(sts_gen::presets::names(db).into_iter().map(Some));
         for preset in presets {
-            for replicas in [1, 2, 3, 5, 32] {
+            for replicas in [1, 2, 3, 5, sts_gen::engine::for_kind(db).max_replicas()] {
                 for namespace in [None, Some("data")] {
                     let args = GenerateArgs {
                         preset: preset.map(str::to_owned),

@@ -1,0 +1,195 @@
+//! PostgreSQL with the official `postgres` image: pod 0 is the primary, every other pod a hot
+//! standby cloned with `pg_basebackup` from a running peer and streaming from pod 0 as a
+//! dedicated replication role (scram-sha-256).
+
+use anyhow::{Result, bail};
+use k8s_openapi::api::core::v1::{Container, EnvVar, Lifecycle, LifecycleHandler, Probe};
+use serde::Serialize;
+
+use super::{Engine, Parts, Port, render_files, volumes};
+use crate::k8s::{empty_dir, exec, mount};
+use crate::names::Names;
+use crate::spec::{DbSpec, PostgresSpec, Spec};
+
+pub struct Postgres;
+
+const PORT: Port = Port {
+    name: "postgres",
+    number: 5432,
+    client: true,
+};
+/// uid and gid of the `postgres` user in the official (Debian-based) image.
+const POSTGRES_UID: i64 = 999;
+
+const KEY_SUPERUSER: &str = "postgres-password";
+const KEY_REPLICATION: &str = "replication-password";
+
+#[derive(Serialize)]
+struct Paths {
+    /// The PersistentVolume, at the same path in every container.
+    volume: &'static str,
+    pgdata: &'static str,
+    passfile: &'static str,
+    config_dir: &'static str,
+    socket_dir: &'static str,
+    scripts: &'static str,
+    credentials: &'static str,
+}
+
+const PATHS: Paths = Paths {
+    volume: "/var/lib/postgresql/data",
+    pgdata: "/var/lib/postgresql/data/pgdata",
+    passfile: "/var/lib/postgresql/data/replication.pgpass",
+    config_dir: "/etc/postgresql",
+    socket_dir: "/var/run/postgresql",
+    scripts: "/scripts",
+    credentials: "/etc/postgresql-credentials",
+};
+
+#[derive(Serialize)]
+struct Keys {
+    superuser: &'static str,
+    replication: &'static str,
+}
+
+#[derive(Serialize)]
+struct Users {
+    replication: &'static str,
+}
+
+#[derive(Serialize)]
+struct Context<'a> {
+    names: &'a Names,
+    cluster_domain: &'a str,
+    replicas: u32,
+    port: i32,
+    postgres: &'a PostgresSpec,
+    paths: Paths,
+    keys: Keys,
+    users: Users,
+    peer_wait_seconds: u32,
+}
+
+const RUN: &str = "run";
+const TMP: &str = "tmp";
+
+impl Engine for Postgres {
+    fn secrets(&self) -> &'static [(&'static str, usize)] {
+        &[(KEY_SUPERUSER, 24), (KEY_REPLICATION, 24)]
+    }
+
+    /// max_wal_senders is 10: each standby streams with one.
+    fn max_replicas(&self) -> u32 {
+        10
+    }
+
+    fn parts(&self, spec: &Spec) -> Result<Parts> {
+        let DbSpec::Postgres(pg) = &spec.db else {
+            bail!(
+                "the PostgreSQL engine was given a {} spec",
+                spec.db.kind().as_str()
+            );
+        };
+        let ctx = Context {
+            names: &spec.names,
+            cluster_domain: &spec.cluster_domain,
+            replicas: spec.replicas,
+            port: PORT.number,
+            postgres: pg,
+            paths: PATHS,
+            keys: Keys {
+                superuser: KEY_SUPERUSER,
+                replication: KEY_REPLICATION,
+            },
+            users: Users {
+                replication: "replication",
+            },
+            peer_wait_seconds: 300,
+        };
+        let config = render_files(&["postgres/postgresql.conf", "postgres/pg_hba.conf"], &ctx)?;
+        let scripts = render_files(&["postgres/init-data.sh"], &ctx)?;
+
+        let image = spec.image.reference.clone();
+        let init_data = Container {
+            name: "init-data".into(),
+            image: Some(image.clone()),
+            command: Some(vec![
+                "bash".into(),
+                format!("{}/init-data.sh", PATHS.scripts),
+            ]),
+            volume_mounts: Some(vec![
+                mount(volumes::DATA, PATHS.volume, false),
+                mount(volumes::SCRIPTS, PATHS.scripts, true),
+                mount(volumes::CREDENTIALS, PATHS.credentials, true),
+                mount(TMP, "/tmp", false),
+            ]),
+            ..Default::default()
+        };
+        let ready = || exec(&["pg_isready", "--host", PATHS.socket_dir, "--port", "5432"]);
+        let postgres = Container {
+            name: "postgres".into(),
+            image: Some(image),
+            command: Some(vec![
+                "postgres".into(),
+                "-D".into(),
+                PATHS.pgdata.into(),
+                "-c".into(),
+                format!("config_file={}/postgresql.conf", PATHS.config_dir),
+            ]),
+            env: Some(vec![EnvVar {
+                name: "PGDATA".into(),
+                value: Some(PATHS.pgdata.into()),
+                ..Default::default()
+            }]),
+            ports: Some(vec![PORT.container_port()]),
+            volume_mounts: Some(vec![
+                mount(volumes::DATA, PATHS.volume, false),
+                mount(volumes::CONFIG, PATHS.config_dir, true),
+                mount(RUN, PATHS.socket_dir, false),
+                mount(TMP, "/tmp", false),
+            ]),
+            // SIGTERM is a "smart" shutdown that waits for every client; stop fast instead.
+            lifecycle: Some(Lifecycle {
+                pre_stop: Some(LifecycleHandler {
+                    exec: exec(&["pg_ctl", "stop", "--mode=fast", "--wait", "--timeout=60"]).exec,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            // Crash recovery replays WAL: up to 15 minutes before liveness counts.
+            startup_probe: Some(Probe {
+                period_seconds: Some(10),
+                timeout_seconds: Some(5),
+                failure_threshold: Some(90),
+                ..ready()
+            }),
+            liveness_probe: Some(Probe {
+                period_seconds: Some(10),
+                timeout_seconds: Some(5),
+                failure_threshold: Some(6),
+                ..ready()
+            }),
+            // Accepting connections: the primary, or a standby that reached consistency.
+            readiness_probe: Some(Probe {
+                period_seconds: Some(5),
+                timeout_seconds: Some(5),
+                failure_threshold: Some(3),
+                ..ready()
+            }),
+            ..Default::default()
+        };
+        Ok(Parts {
+            ports: vec![PORT],
+            config,
+            scripts,
+            init_containers: vec![init_data],
+            containers: vec![postgres],
+            volumes: vec![empty_dir(RUN, Some("Memory")), empty_dir(TMP, None)],
+            user_id: POSTGRES_UID,
+            single_writer: true,
+            max_unavailable: 1,
+            // Pod N clones a running N-1 on its first start.
+            pod_management_policy: "OrderedReady",
+        })
+    }
+}
