@@ -1,0 +1,688 @@
+//! podsim: plays kubelet for one StatefulSet produced by sts-gen, on this machine, with Linux
+//! namespaces and the host's own database binaries standing in for the images.
+//!
+//! - a pod = a network namespace (own address on a private bridge in its own namespace, no route
+//!   off the island) plus a shared `/etc/hosts` that lists the pods that exist (the headless
+//!   Service publishes not-ready addresses);
+//! - a container = `unshare --mount --uts` inside the pod's network namespace, with an overlay of
+//!   the host's root (so mount points and image shims never touch the host), the manifest's
+//!   volumes bind-mounted at their mountPaths, run as the pod's user with the manifest's command,
+//!   args and env (POD_NAME / POD_NAMESPACE from the "downward API");
+//! - ConfigMaps and the Secret are materialised as directories; each volumeClaimTemplate is a
+//!   per-pod directory that survives pod restarts; emptyDirs are fresh for every pod start;
+//! - init containers run in order, their exit codes checked; readiness probes (exec, tcpSocket)
+//!   gate the next ordinal; a pod stops with its preStop hook, SIGTERM, then SIGKILL.
+//!
+//! Everything lives under one work directory, in namespaces named after the run, and behind one
+//! `unreachable` route for the island's subnet; `Drop` removes all of it, also when a test fails.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Container, Probe};
+use sts_gen::k8s::Manifest;
+
+/// An image → host-binary profile: what stands in for an image on this machine.
+pub struct Profile {
+    /// Matches `image` by prefix (`postgres:`).
+    pub image_prefix: &'static str,
+    /// PATH inside the containers: the host's binaries for that image.
+    pub path: &'static str,
+    /// Directories the image ships that the host may lack.
+    pub dirs: &'static [&'static str],
+    /// Host configuration directories hidden from the container (Debian's defaults).
+    pub masked: &'static [&'static str],
+    /// The binaries that must exist for the profile to work.
+    pub needs: &'static [&'static str],
+}
+
+/// The documented image → host table.
+pub const PROFILES: &[Profile] = &[
+    Profile {
+        image_prefix: "postgres:",
+        path: "/usr/lib/postgresql/15/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        dirs: &[],
+        masked: &["/etc/postgresql"],
+        needs: &[
+            "/usr/lib/postgresql/15/bin/postgres",
+            "/usr/lib/postgresql/15/bin/pg_basebackup",
+        ],
+    },
+    Profile {
+        image_prefix: "redis:",
+        path: "/usr/sbin:/usr/bin:/sbin:/bin",
+        dirs: &[],
+        masked: &["/etc/redis"],
+        needs: &["/usr/bin/redis-server", "/usr/bin/redis-cli"],
+    },
+];
+
+pub fn profile(image: &str) -> &'static Profile {
+    PROFILES
+        .iter()
+        .find(|p| image.starts_with(p.image_prefix))
+        .unwrap_or_else(|| panic!("no host profile for image {image}"))
+}
+
+/// Whether this machine can run pods; the reason if not.
+pub fn preflight(profiles: &[&Profile]) -> Result<(), String> {
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map_err(|e| e.to_string())?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Err("the e2e suite needs root (network and mount namespaces)".into());
+    }
+    for tool in ["ip", "unshare", "setpriv", "getent", "mount"] {
+        if !Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            return Err(format!("{tool} is not installed"));
+        }
+    }
+    for p in profiles {
+        for need in p.needs {
+            if !Path::new(need).exists() {
+                return Err(format!(
+                    "{need} is missing (install the servers: see .ci/run)"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+static RUNS: AtomicU32 = AtomicU32::new(0);
+
+pub struct Cluster {
+    prefix: String,
+    subnet: String,
+    work: PathBuf,
+    sts: StatefulSet,
+    name: String,
+    namespace: String,
+    headless: String,
+    domain: String,
+    /// ConfigMap and Secret name → materialised directory.
+    objects: BTreeMap<String, PathBuf>,
+    /// Pods that exist (have a name in DNS), ordinal → main container processes.
+    pods: BTreeMap<u32, Vec<Child>>,
+    profile: &'static Profile,
+}
+
+fn sh(cmd: &str) -> std::process::Output {
+    Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .expect("sh runs")
+}
+
+fn must(cmd: &str) {
+    let out = sh(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Cluster {
+    /// Materialises the manifest of `docs` (from sts_gen::generate) in a fresh work directory.
+    pub fn new(docs: &[Manifest], cluster_domain: &str) -> Cluster {
+        let n = RUNS.fetch_add(1, Ordering::SeqCst);
+        let id = std::process::id() % 10_000;
+        let prefix = format!("sg{id}x{n}");
+        // 198.18.0.0/15 is reserved for benchmarking: never the host's.
+        let subnet = format!("198.18.{}", 100 + (id as u32 * 7 + n) % 150);
+        let work = PathBuf::from(format!("/var/tmp/sts-gen-e2e/{prefix}"));
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir_all(work.join("pods")).unwrap();
+
+        let mut sts = None;
+        let mut objects = BTreeMap::new();
+        let mut headless = String::new();
+        for doc in docs {
+            match doc {
+                Manifest::StatefulSet(s) => sts = Some(s.clone()),
+                Manifest::ConfigMap(cm) => {
+                    let name = cm.metadata.name.clone().unwrap();
+                    let dir = work.join("objects").join(&name);
+                    std::fs::create_dir_all(&dir).unwrap();
+                    for (k, v) in cm.data.iter().flatten() {
+                        std::fs::write(dir.join(k), v).unwrap();
+                    }
+                    objects.insert(name, dir);
+                }
+                Manifest::Secret(s) => {
+                    let name = s.metadata.name.clone().unwrap();
+                    let dir = work.join("objects").join(&name);
+                    std::fs::create_dir_all(&dir).unwrap();
+                    for (k, v) in s.data.iter().flatten() {
+                        std::fs::write(dir.join(k), &v.0).unwrap();
+                    }
+                    objects.insert(name, dir);
+                }
+                Manifest::Service(svc) => {
+                    let spec = svc.spec.as_ref().unwrap();
+                    if spec.cluster_ip.as_deref() == Some("None") {
+                        headless = svc.metadata.name.clone().unwrap();
+                    }
+                }
+                Manifest::PodDisruptionBudget(_) => {}
+            }
+        }
+        let sts = sts.expect("one StatefulSet");
+        let name = sts.metadata.name.clone().unwrap();
+        let image = sts
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers[0]
+            .image
+            .clone()
+            .unwrap();
+        let c = Cluster {
+            prefix: prefix.clone(),
+            subnet: subnet.clone(),
+            work,
+            sts,
+            name,
+            namespace: "default".into(),
+            headless,
+            domain: cluster_domain.into(),
+            objects,
+            pods: BTreeMap::new(),
+            profile: profile(&image),
+        };
+        // The island: a bridge in its own namespace; the host never routes into the subnet.
+        must(&format!(
+            "ip route add unreachable {subnet}.0/24 metric 4{n:03}"
+        ));
+        must(&format!(
+            "ip netns add {prefix}-sw && ip -n {prefix}-sw link set lo up && \
+             ip -n {prefix}-sw link add br0 type bridge && \
+             ip -n {prefix}-sw link set br0 address 02:00:00:00:00:01 && ip -n {prefix}-sw link set br0 up"
+        ));
+        std::fs::write(c.work.join("hosts"), "127.0.0.1 localhost\n").unwrap();
+        c
+    }
+
+    fn pod_name(&self, ordinal: u32) -> String {
+        format!("{}-{ordinal}", self.name)
+    }
+
+    pub fn fqdn(&self, ordinal: u32) -> String {
+        format!(
+            "{}.{}.{}.svc.{}",
+            self.pod_name(ordinal),
+            self.headless,
+            self.namespace,
+            self.domain
+        )
+    }
+
+    fn netns(&self, ordinal: u32) -> String {
+        format!("{}-{ordinal}", self.prefix)
+    }
+
+    fn pod_dir(&self, ordinal: u32) -> PathBuf {
+        self.work.join("pods").join(ordinal.to_string())
+    }
+
+    /// The pod's volume (its PVC): survives pod restarts until `wipe_volume`.
+    pub fn volume(&self, ordinal: u32) -> PathBuf {
+        self.pod_dir(ordinal).join("pv")
+    }
+
+    fn write_hosts(&self) {
+        let mut hosts = String::from("127.0.0.1 localhost\n");
+        for &o in self.pods.keys() {
+            let short = format!("{}.{}", self.pod_name(o), self.headless);
+            writeln!(
+                hosts,
+                "{}.{} {} {short}.{ns}.svc {short}.{ns} {short} {}",
+                self.subnet,
+                10 + o,
+                self.fqdn(o),
+                self.pod_name(o),
+                ns = self.namespace
+            )
+            .unwrap();
+        }
+        // In place: the containers bind-mount this inode.
+        std::fs::write(self.work.join("hosts"), hosts).unwrap();
+    }
+
+    fn user(&self, c: &Container) -> (i64, i64) {
+        let pod = self
+            .sts
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap();
+        let psc = pod.security_context.clone().unwrap_or_default();
+        let csc = c.security_context.clone().unwrap_or_default();
+        let uid = csc.run_as_user.or(psc.run_as_user).unwrap_or(0);
+        let gid = csc.run_as_group.or(psc.run_as_group).unwrap_or(uid);
+        (uid, gid)
+    }
+
+    /// The shell script that sets a container up inside its fresh mount namespace and execs
+    /// `argv`: overlay root, volumes, hosts, image shims, then chroot and setpriv.
+    fn container_script(&self, ordinal: u32, c: &Container, argv: &[String]) -> String {
+        let pod = self
+            .sts
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap();
+        let dir = self.pod_dir(ordinal);
+        let (uid, gid) = self.user(c);
+        let q = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+        let mut s = String::from("set -e\n");
+        writeln!(s, "hostname {}", self.pod_name(ordinal)).unwrap();
+        let ctr = dir.join("ctr");
+        writeln!(s, "mkdir -p {0} && mount -t tmpfs ctr {0}", ctr.display()).unwrap();
+        writeln!(s, "mkdir -p {0}/upper {0}/work {0}/root", ctr.display()).unwrap();
+        writeln!(
+            s,
+            "mount -t overlay ctr -o lowerdir=/,upperdir={0}/upper,workdir={0}/work {0}/root",
+            ctr.display()
+        )
+        .unwrap();
+        let root = ctr.join("root");
+        let r = root.display();
+        writeln!(s, "mount --rbind /proc {r}/proc && mount --rbind /dev {r}/dev && mount --rbind /sys {r}/sys").unwrap();
+        writeln!(
+            s,
+            "mount --bind {} {r}/etc/hosts",
+            self.work.join("hosts").display()
+        )
+        .unwrap();
+        writeln!(s, "echo {} > {r}/etc/hostname", self.pod_name(ordinal)).unwrap();
+        // The image's user, if the host lacks it (initdb looks the uid up).
+        writeln!(s, "getent passwd {uid} >/dev/null || echo 'image:x:{uid}:{gid}::/tmp:/bin/bash' >> {r}/etc/passwd").unwrap();
+        writeln!(
+            s,
+            "getent group {gid} >/dev/null || echo 'image:x:{gid}:' >> {r}/etc/group"
+        )
+        .unwrap();
+        for m in self.profile.masked {
+            writeln!(s, "[ -d {r}{m} ] && mount -t tmpfs masked {r}{m} || true").unwrap();
+        }
+        for d in self.profile.dirs {
+            writeln!(s, "mkdir -p {r}{d} && chown {uid}:{gid} {r}{d}").unwrap();
+        }
+        for m in c.volume_mounts.iter().flatten() {
+            let vol = pod.volumes.iter().flatten().find(|v| v.name == m.name);
+            let src: PathBuf = if m.name == "data" {
+                let pv = self.volume(ordinal);
+                match &m.sub_path {
+                    Some(sub) => {
+                        let p = pv.join(sub);
+                        std::fs::create_dir_all(&p).unwrap();
+                        p
+                    }
+                    None => pv,
+                }
+            } else if let Some(v) = vol {
+                if let Some(cm) = &v.config_map {
+                    self.objects[&cm.name].clone()
+                } else if let Some(sec) = &v.secret {
+                    self.objects[sec.secret_name.as_ref().unwrap()].clone()
+                } else {
+                    // emptyDir: per pod start (created in start_pod).
+                    dir.join("empty").join(&v.name)
+                }
+            } else {
+                panic!("{} mounts unknown volume {}", c.name, m.name)
+            };
+            // Resolve the path inside the container's root (/var/run is a link to /run).
+            writeln!(s, "t={r}$(chroot {r} readlink -m {})", m.mount_path).unwrap();
+            writeln!(
+                s,
+                "mkdir -p \"$t\" && mount --bind {} \"$t\"",
+                src.display()
+            )
+            .unwrap();
+            if m.read_only == Some(true) {
+                writeln!(s, "mount -o remount,bind,ro \"$t\"").unwrap();
+            }
+        }
+        let mut env = vec![
+            format!("PATH={}", self.profile.path),
+            format!("HOSTNAME={}", self.pod_name(ordinal)),
+            "HOME=/tmp".to_owned(),
+        ];
+        for e in c.env.iter().flatten() {
+            let value = match (&e.value, &e.value_from) {
+                (Some(v), _) => v.clone(),
+                (None, Some(from)) => {
+                    match from.field_ref.as_ref().map(|f| f.field_path.as_str()) {
+                        Some("metadata.name") => self.pod_name(ordinal),
+                        Some("metadata.namespace") => self.namespace.clone(),
+                        other => panic!("unsupported downward API field {other:?}"),
+                    }
+                }
+                _ => String::new(),
+            };
+            env.push(format!("{}={}", e.name, value));
+        }
+        let env: Vec<String> = env.iter().map(|e| q(e)).collect();
+        let argv: Vec<String> = argv.iter().map(|a| q(a)).collect();
+        writeln!(
+            s,
+            "cd {r} && exec chroot {r} /usr/bin/env -i {} /usr/bin/setpriv --reuid={uid} --regid={gid} --clear-groups -- {}",
+            env.join(" "),
+            argv.join(" ")
+        )
+        .unwrap();
+        s
+    }
+
+    fn command(&self, ordinal: u32, c: &Container, argv: &[String]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args([
+            "netns",
+            "exec",
+            &self.netns(ordinal),
+            "unshare",
+            "--mount",
+            "--uts",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+        ])
+        .arg(self.container_script(ordinal, c, argv));
+        cmd
+    }
+
+    fn argv(c: &Container) -> Vec<String> {
+        c.command
+            .iter()
+            .flatten()
+            .chain(c.args.iter().flatten())
+            .cloned()
+            .collect()
+    }
+
+    fn containers(&self) -> (Vec<Container>, Vec<Container>) {
+        let pod = self
+            .sts
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap();
+        (
+            pod.init_containers.clone().unwrap_or_default(),
+            pod.containers.clone(),
+        )
+    }
+
+    /// Creates pod `ordinal` (network, DNS name, fresh emptyDirs), runs its init containers in
+    /// order and starts its containers; returns the init containers' combined output.
+    pub fn start_pod(&mut self, ordinal: u32) -> String {
+        self.try_start_pod(ordinal)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As `start_pod`, but a failing init container is an `Err` with its output (the pod then
+    /// exists, like a pod in Init:Error, until `stop_pod`).
+    pub fn try_start_pod(&mut self, ordinal: u32) -> Result<String, String> {
+        let ns = self.netns(ordinal);
+        let dir = self.pod_dir(ordinal);
+        if !sh(&format!("ip netns list | grep -qw {ns}"))
+            .status
+            .success()
+        {
+            must(&format!(
+                "ip netns add {ns} && ip -n {p}-sw link add v{ordinal} type veth peer name eth0 netns {ns} && \
+                 ip -n {p}-sw link set v{ordinal} master br0 up && ip -n {ns} link set lo up && \
+                 ip -n {ns} addr add {s}.{a}/24 dev eth0 && ip -n {ns} link set eth0 up",
+                p = self.prefix,
+                s = self.subnet,
+                a = 10 + ordinal
+            ));
+        }
+        let pod = self
+            .sts
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap();
+        let fs_group = pod
+            .security_context
+            .as_ref()
+            .and_then(|s| s.fs_group)
+            .unwrap_or(0);
+        let _ = std::fs::remove_dir_all(dir.join("empty"));
+        for v in pod
+            .volumes
+            .iter()
+            .flatten()
+            .filter(|v| v.empty_dir.is_some())
+        {
+            let p = dir.join("empty").join(&v.name);
+            std::fs::create_dir_all(&p).unwrap();
+            must(&format!(
+                "chown {fs_group}:{fs_group} {0} && chmod 2777 {0}",
+                p.display()
+            ));
+        }
+        std::fs::create_dir_all(self.volume(ordinal)).unwrap();
+        must(&format!(
+            "chown {fs_group}:{fs_group} {}",
+            self.volume(ordinal).display()
+        ));
+        for obj in self.objects.values() {
+            must(&format!(
+                "chgrp -R {fs_group} {0} && chmod 0755 {0} && chmod 0444 {0}/* && chmod 0555 {0}/*.sh 2>/dev/null || true",
+                obj.display()
+            ));
+        }
+        self.pods.insert(ordinal, Vec::new());
+        self.write_hosts();
+
+        let (inits, mains) = self.containers();
+        let mut log = String::new();
+        for c in &inits {
+            let out = self.command(ordinal, c, &Self::argv(c)).output().unwrap();
+            log.push_str(&String::from_utf8_lossy(&out.stdout));
+            log.push_str(&String::from_utf8_lossy(&out.stderr));
+            if !out.status.success() {
+                return Err(format!(
+                    "{} init container {} failed:\n{log}",
+                    self.pod_name(ordinal),
+                    c.name
+                ));
+            }
+        }
+        let mut children = Vec::new();
+        for c in &mains {
+            let logfile = std::fs::File::create(dir.join(format!("{}.log", c.name))).unwrap();
+            let child = self
+                .command(ordinal, c, &Self::argv(c))
+                .stdout(Stdio::from(logfile.try_clone().unwrap()))
+                .stderr(Stdio::from(logfile))
+                .spawn()
+                .unwrap();
+            children.push(child);
+        }
+        self.pods.insert(ordinal, children);
+        Ok(log)
+    }
+
+    /// Runs a probe of the first container; true when it succeeds.
+    fn probe(&self, ordinal: u32, probe: &Probe) -> bool {
+        let (_, mains) = self.containers();
+        let c = &mains[0];
+        if let Some(e) = &probe.exec {
+            let argv = e.command.clone().unwrap_or_default();
+            return self
+                .command(ordinal, c, &argv)
+                .output()
+                .is_ok_and(|o| o.status.success());
+        }
+        if let Some(t) = &probe.tcp_socket {
+            let port = match &t.port {
+                k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(p) => *p,
+                k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(name) => {
+                    c.ports
+                        .iter()
+                        .flatten()
+                        .find(|p| p.name.as_deref() == Some(name))
+                        .unwrap()
+                        .container_port
+                }
+            };
+            return sh(&format!(
+                "ip netns exec {} bash -c '</dev/tcp/127.0.0.1/{port}' 2>/dev/null",
+                self.netns(ordinal)
+            ))
+            .status
+            .success();
+        }
+        panic!("unsupported probe {probe:?}")
+    }
+
+    /// Waits until the pod's readiness probe passes (what gates the next ordinal).
+    pub fn wait_ready(&mut self, ordinal: u32, timeout: Duration) {
+        let (_, mains) = self.containers();
+        let probe = mains[0].readiness_probe.clone().expect("a readiness probe");
+        let logfile = self.pod_dir(ordinal).join(format!("{}.log", mains[0].name));
+        let log = || std::fs::read_to_string(&logfile).unwrap_or_default();
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if self.probe(ordinal, &probe) {
+                return;
+            }
+            let exited = self
+                .pods
+                .get_mut(&ordinal)
+                .is_some_and(|cs| cs.iter_mut().any(|c| c.try_wait().ok().flatten().is_some()));
+            if exited {
+                panic!(
+                    "{}: a container exited before Ready; log:\n{}",
+                    self.pod_name(ordinal),
+                    log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        panic!(
+            "{} not ready after {timeout:?}; log:\n{}",
+            self.pod_name(ordinal),
+            log()
+        );
+    }
+
+    /// Starts pods 0..n in order, each after the previous one is Ready (OrderedReady).
+    pub fn start_ordered(&mut self, n: u32) {
+        for o in 0..n {
+            self.start_pod(o);
+            self.wait_ready(o, Duration::from_secs(120));
+        }
+    }
+
+    /// Runs `argv` in a fresh container of pod `ordinal` (kubectl exec); its stdout.
+    pub fn exec(&self, ordinal: u32, argv: &[&str]) -> Result<String, String> {
+        let (_, mains) = self.containers();
+        let argv: Vec<String> = argv.iter().map(|s| (*s).to_owned()).collect();
+        let out = self.command(ordinal, &mains[0], &argv).output().unwrap();
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// Deletes the pod (its volume stays): preStop, SIGTERM, grace period, SIGKILL; its DNS
+    /// name disappears.
+    pub fn stop_pod(&mut self, ordinal: u32) {
+        let (_, mains) = self.containers();
+        if let Some(pre) = mains[0]
+            .lifecycle
+            .as_ref()
+            .and_then(|l| l.pre_stop.as_ref())
+            .and_then(|p| p.exec.as_ref())
+        {
+            let _ = self
+                .command(ordinal, &mains[0], &pre.command.clone().unwrap_or_default())
+                .output();
+        }
+        let ns = self.netns(ordinal);
+        let _ = sh(&format!(
+            "pids=$(ip netns pids {ns}); [ -n \"$pids\" ] && kill -TERM $pids"
+        ));
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if sh(&format!("ip netns pids {ns}")).stdout.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let _ = sh(&format!(
+            "pids=$(ip netns pids {ns}); [ -n \"$pids\" ] && kill -KILL $pids"
+        ));
+        if let Some(children) = self.pods.remove(&ordinal) {
+            for mut c in children {
+                let _ = c.wait();
+            }
+        }
+        let _ = sh(&format!(
+            "umount -R {} 2>/dev/null",
+            self.pod_dir(ordinal).join("ctr").display()
+        ));
+        self.write_hosts();
+    }
+
+    /// Empties the pod's volume (a lost or replaced PersistentVolume).
+    pub fn wipe_volume(&self, ordinal: u32) {
+        let pv = self.volume(ordinal);
+        let _ = std::fs::remove_dir_all(&pv);
+        std::fs::create_dir_all(&pv).unwrap();
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let ordinals: Vec<u32> = self.pods.keys().copied().collect();
+        for o in ordinals {
+            self.stop_pod(o);
+        }
+        for o in 0..64 {
+            let _ = sh(&format!("ip netns del {}-{o} 2>/dev/null", self.prefix));
+        }
+        let _ = sh(&format!("ip netns del {}-sw 2>/dev/null", self.prefix));
+        let _ = sh(&format!(
+            "ip route del unreachable {}.0/24 2>/dev/null",
+            self.subnet
+        ));
+        let _ = std::fs::remove_dir_all(&self.work);
+    }
+}
