@@ -55,6 +55,12 @@ pub enum Command {
         sts-gen postgres --preset prod -n db --existing-secret postgres-credentials"
     )]
     Postgres(GenerateArgs),
+    /// Redis: pod 0 is the primary, the others replicas of its stable DNS name
+    #[command(
+        after_help = "Examples:\n  sts-gen redis --replicas 3 > redis.yaml\n  \
+        sts-gen redis --preset prod -n cache --existing-secret redis-credentials"
+    )]
+    Redis(GenerateArgs),
     /// Render databases described entirely by values files (each with a `database:` key)
     #[command(
         after_help = "Examples:\n  sts-gen render databases/orders-mysql.yaml databases/search.yaml > all.yaml\n  \
@@ -97,6 +103,7 @@ pub enum DbKind {
     Mongodb,
     Elasticsearch,
     Postgres,
+    Redis,
 }
 
 impl DbKind {
@@ -106,6 +113,7 @@ impl DbKind {
             DbKind::Mongodb => "mongodb",
             DbKind::Elasticsearch => "elasticsearch",
             DbKind::Postgres => "postgres",
+            DbKind::Redis => "redis",
         }
     }
 }

@@ -77,6 +77,9 @@ pub fn run(cli: Cli, argv: &[String], out: &mut dyn Write, err: &mut dyn Write) 
             out,
             err,
         ),
+        Command::Redis(args) => {
+            generate_command(DbKind::Redis, &args, Values::default(), &header, out, err)
+        }
         Command::Render(args) => render_command(&args, &header, out, err),
         Command::List => output::write_stdout(out, &list()),
         Command::Completions { shell } => {

@@ -34,6 +34,9 @@ pub const PRESETS: &[(DbKind, &str, &str)] = &[
     preset!(Postgres, "postgres", "default"),
     preset!(Postgres, "postgres", "dev"),
     preset!(Postgres, "postgres", "prod"),
+    preset!(Redis, "redis", "default"),
+    preset!(Redis, "redis", "dev"),
+    preset!(Redis, "redis", "prod"),
 ];
 
 fn source(db: DbKind, name: &str) -> Option<&'static str> {

@@ -11,8 +11,8 @@ use crate::names::{Names, check_label, check_subdomain};
 use crate::presets;
 use crate::quantity::Quantity;
 use crate::spec::{
-    Credentials, DbSpec, ElasticsearchSpec, Image, MongodbSpec, MysqlSpec, PostgresSpec, Resources,
-    Spec, Storage,
+    Credentials, DbSpec, ElasticsearchSpec, Image, MongodbSpec, MysqlSpec, PostgresSpec, RedisSpec,
+    Resources, Spec, Storage,
 };
 use crate::values::{
     Merge, MongodbValues, MysqlValues, ResourceValues, Scalar, StorageValues, Values,
@@ -275,6 +275,9 @@ fn spec_from_values(
             &v.mongodb.clone().unwrap_or_default(),
             &resources,
         )?),
+        DbKind::Redis => DbSpec::Redis(RedisSpec {
+            maxmemory_mib: (resources.memory_limit.value() as u64 * 3 / 4 / MIB).max(16),
+        }),
         DbKind::Postgres => {
             let p = v.postgres.clone().unwrap_or_default();
             let max_connections = required(&p.max_connections, "postgres.maxConnections")?;

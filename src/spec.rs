@@ -36,6 +36,7 @@ pub enum DbSpec {
     Mongodb(MongodbSpec),
     Elasticsearch(ElasticsearchSpec),
     Postgres(PostgresSpec),
+    Redis(RedisSpec),
 }
 
 impl DbSpec {
@@ -45,6 +46,7 @@ impl DbSpec {
             DbSpec::Mongodb(_) => DbKind::Mongodb,
             DbSpec::Elasticsearch(_) => DbKind::Elasticsearch,
             DbSpec::Postgres(_) => DbKind::Postgres,
+            DbSpec::Redis(_) => DbKind::Redis,
         }
     }
 }
@@ -79,6 +81,12 @@ pub struct PostgresSpec {
     /// A quarter of the memory limit, at least 32 MiB.
     pub shared_buffers_mib: u64,
     pub wal_keep_mib: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RedisSpec {
+    /// `maxmemory`: three quarters of the memory limit (the rest: buffers, forks for saves).
+    pub maxmemory_mib: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -35,6 +35,9 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     template!("postgres/postgresql.conf"),
     template!("postgres/pg_hba.conf"),
     template!("postgres/init-data.sh"),
+    template!("redis/redis.conf"),
+    template!("redis/init-config.sh"),
+    template!("redis/readiness.sh"),
 ];
 
 fn environment() -> &'static Environment<'static> {

@@ -16,11 +16,13 @@ mod elasticsearch;
 mod mongodb;
 mod mysql;
 mod postgres;
+mod redis;
 
 pub use elasticsearch::Elasticsearch;
 pub use mongodb::MongoDb;
 pub use mysql::Mysql;
 pub use postgres::Postgres;
+pub use redis::Redis;
 
 /// Volume names the assembler provides to every engine's containers.
 pub mod volumes {
@@ -122,5 +124,6 @@ pub fn for_kind(kind: DbKind) -> &'static dyn Engine {
         DbKind::Mongodb => &MongoDb,
         DbKind::Elasticsearch => &Elasticsearch,
         DbKind::Postgres => &Postgres,
+        DbKind::Redis => &Redis,
     }
 }

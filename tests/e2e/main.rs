@@ -5,6 +5,7 @@
 
 mod podsim;
 mod postgres;
+mod redis;
 
 use podsim::Profile;
 

@@ -1,0 +1,164 @@
+//! Redis with the official `redis` image: pod 0 is the primary, the others `replicaof` its stable
+//! DNS name, authenticated (requirepass / masterauth from the Secret), persistent on the PVC.
+
+use anyhow::{Result, bail};
+use k8s_openapi::api::core::v1::{Container, Probe, TCPSocketAction};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::Serialize;
+
+use super::{Engine, Parts, Port, render_files, volumes};
+use crate::k8s::{empty_dir, exec, mount};
+use crate::names::Names;
+use crate::spec::{DbSpec, RedisSpec, Spec};
+
+pub struct Redis;
+
+const PORT: Port = Port {
+    name: "redis",
+    number: 6379,
+    client: true,
+};
+/// uid and gid of the `redis` user in the official (Debian-based) image.
+const REDIS_UID: i64 = 999;
+const KEY_PASSWORD: &str = "redis-password";
+
+#[derive(Serialize)]
+struct Paths {
+    data: &'static str,
+    config_dir: &'static str,
+    runtime_dir: &'static str,
+    runtime_conf: &'static str,
+    scripts: &'static str,
+    credentials: &'static str,
+}
+
+const PATHS: Paths = Paths {
+    data: "/data",
+    config_dir: "/etc/redis",
+    runtime_dir: "/etc/redis-runtime",
+    runtime_conf: "/etc/redis-runtime/redis.conf",
+    scripts: "/scripts",
+    credentials: "/etc/redis-credentials",
+};
+
+#[derive(Serialize)]
+struct Keys {
+    password: &'static str,
+}
+
+#[derive(Serialize)]
+struct Context<'a> {
+    names: &'a Names,
+    cluster_domain: &'a str,
+    replicas: u32,
+    port: i32,
+    redis: &'a RedisSpec,
+    paths: Paths,
+    keys: Keys,
+    peer_wait_seconds: u32,
+}
+
+const RUNTIME: &str = "runtime";
+const TMP: &str = "tmp";
+
+impl Engine for Redis {
+    fn secrets(&self) -> &'static [(&'static str, usize)] {
+        &[(KEY_PASSWORD, 32)]
+    }
+
+    fn max_replicas(&self) -> u32 {
+        32
+    }
+
+    fn parts(&self, spec: &Spec) -> Result<Parts> {
+        let DbSpec::Redis(redis) = &spec.db else {
+            bail!(
+                "the Redis engine was given a {} spec",
+                spec.db.kind().as_str()
+            );
+        };
+        let ctx = Context {
+            names: &spec.names,
+            cluster_domain: &spec.cluster_domain,
+            replicas: spec.replicas,
+            port: PORT.number,
+            redis,
+            paths: PATHS,
+            keys: Keys {
+                password: KEY_PASSWORD,
+            },
+            peer_wait_seconds: 300,
+        };
+        let config = render_files(&["redis/redis.conf"], &ctx)?;
+        let scripts = render_files(&["redis/init-config.sh", "redis/readiness.sh"], &ctx)?;
+        let image = spec.image.reference.clone();
+        let init_config = Container {
+            name: "init-config".into(),
+            image: Some(image.clone()),
+            command: Some(vec![
+                "bash".into(),
+                format!("{}/init-config.sh", PATHS.scripts),
+            ]),
+            volume_mounts: Some(vec![
+                mount(volumes::DATA, PATHS.data, false),
+                mount(volumes::SCRIPTS, PATHS.scripts, true),
+                mount(volumes::CREDENTIALS, PATHS.credentials, true),
+                mount(RUNTIME, PATHS.runtime_dir, false),
+                mount(TMP, "/tmp", false),
+            ]),
+            ..Default::default()
+        };
+        let tcp = || Probe {
+            tcp_socket: Some(TCPSocketAction {
+                port: IntOrString::String(PORT.name.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let redis_container = Container {
+            name: "redis".into(),
+            image: Some(image),
+            command: Some(vec!["redis-server".into(), PATHS.runtime_conf.into()]),
+            ports: Some(vec![PORT.container_port()]),
+            volume_mounts: Some(vec![
+                mount(volumes::DATA, PATHS.data, false),
+                mount(volumes::CONFIG, PATHS.config_dir, true),
+                mount(volumes::SCRIPTS, PATHS.scripts, true),
+                mount(volumes::CREDENTIALS, PATHS.credentials, true),
+                mount(RUNTIME, PATHS.runtime_dir, true),
+                mount(TMP, "/tmp", false),
+            ]),
+            // Loading a large append-only file takes a while: up to 10 minutes.
+            startup_probe: Some(Probe {
+                period_seconds: Some(10),
+                failure_threshold: Some(60),
+                ..tcp()
+            }),
+            liveness_probe: Some(Probe {
+                period_seconds: Some(10),
+                timeout_seconds: Some(5),
+                failure_threshold: Some(6),
+                ..tcp()
+            }),
+            readiness_probe: Some(Probe {
+                period_seconds: Some(5),
+                timeout_seconds: Some(5),
+                failure_threshold: Some(3),
+                ..exec(&["bash", &format!("{}/readiness.sh", PATHS.scripts)])
+            }),
+            ..Default::default()
+        };
+        Ok(Parts {
+            ports: vec![PORT],
+            config,
+            scripts,
+            init_containers: vec![init_config],
+            containers: vec![redis_container],
+            volumes: vec![empty_dir(RUNTIME, Some("Memory")), empty_dir(TMP, None)],
+            user_id: REDIS_UID,
+            single_writer: true,
+            max_unavailable: 1,
+            pod_management_policy: "OrderedReady",
+        })
+    }
+}
