@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
 use super::{Engine, Parts, Port, render_files, volumes};
-use crate::k8s::{empty_dir, mount};
+use crate::k8s::{empty_dir, mount, tcp};
 use crate::names::Names;
 use crate::resolve::PasswordSource;
 use crate::spec::{DbSpec, ElasticsearchSpec, Spec};
@@ -247,13 +247,6 @@ impl Engine for Elasticsearch {
             value: Some(value),
             ..Default::default()
         };
-        let tcp = |port: &Port| Probe {
-            tcp_socket: Some(TCPSocketAction {
-                port: IntOrString::String(port.name.into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
         let elasticsearch = Container {
             name: "elasticsearch".into(),
             image: Some(image),
@@ -278,13 +271,13 @@ impl Engine for Elasticsearch {
             startup_probe: Some(Probe {
                 period_seconds: Some(10),
                 failure_threshold: Some(60),
-                ..tcp(&HTTP)
+                ..tcp(HTTP.name)
             }),
             liveness_probe: Some(Probe {
                 period_seconds: Some(10),
                 timeout_seconds: Some(5),
                 failure_threshold: Some(6),
-                ..tcp(&TRANSPORT)
+                ..tcp(TRANSPORT.name)
             }),
             // Ready = in a cluster with an elected master (readiness.port). Nothing here waits on
             // other pods' readiness, and Parallel start brings every node up at once.

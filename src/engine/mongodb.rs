@@ -3,15 +3,12 @@
 //! peer could already hold one) and adds every other pod through the current primary.
 
 use anyhow::{Result, bail};
-use k8s_openapi::api::core::v1::{
-    Container, EnvVar, Probe, ResourceRequirements, TCPSocketAction, VolumeMount,
-};
+use k8s_openapi::api::core::v1::{Container, EnvVar, Probe, ResourceRequirements, VolumeMount};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
 use super::{Engine, Parts, Port, render_files, volumes};
-use crate::k8s::{empty_dir, exec, mount};
+use crate::k8s::{empty_dir, exec, mount, tcp};
 use crate::names::Names;
 use crate::spec::{DbSpec, MongodbSpec, Spec};
 
@@ -166,13 +163,6 @@ impl Engine for MongoDb {
             ]),
             ..Default::default()
         };
-        let tcp = || Probe {
-            tcp_socket: Some(TCPSocketAction {
-                port: IntOrString::String(PORT.name.into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
         let mongod = Container {
             name: "mongod".into(),
             image: Some(image.clone()),
@@ -198,13 +188,13 @@ impl Engine for MongoDb {
             startup_probe: Some(Probe {
                 period_seconds: Some(10),
                 failure_threshold: Some(60),
-                ..tcp()
+                ..tcp(PORT.name)
             }),
             liveness_probe: Some(Probe {
                 period_seconds: Some(10),
                 timeout_seconds: Some(5),
                 failure_threshold: Some(6),
-                ..tcp()
+                ..tcp(PORT.name)
             }),
             readiness_probe: Some(Probe {
                 period_seconds: Some(10),

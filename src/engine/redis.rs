@@ -2,12 +2,11 @@
 //! DNS name, authenticated (requirepass / masterauth from the Secret), persistent on the PVC.
 
 use anyhow::{Result, bail};
-use k8s_openapi::api::core::v1::{Container, Probe, TCPSocketAction};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use k8s_openapi::api::core::v1::{Container, Probe};
 use serde::Serialize;
 
 use super::{Engine, Parts, Port, render_files, volumes};
-use crate::k8s::{empty_dir, exec, mount};
+use crate::k8s::{empty_dir, exec, mount, tcp};
 use crate::names::Names;
 use crate::spec::{DbSpec, RedisSpec, Spec};
 
@@ -108,13 +107,6 @@ impl Engine for Redis {
             ]),
             ..Default::default()
         };
-        let tcp = || Probe {
-            tcp_socket: Some(TCPSocketAction {
-                port: IntOrString::String(PORT.name.into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
         let redis_container = Container {
             name: "redis".into(),
             image: Some(image),
@@ -132,13 +124,13 @@ impl Engine for Redis {
             startup_probe: Some(Probe {
                 period_seconds: Some(10),
                 failure_threshold: Some(60),
-                ..tcp()
+                ..tcp(PORT.name)
             }),
             liveness_probe: Some(Probe {
                 period_seconds: Some(10),
                 timeout_seconds: Some(5),
                 failure_threshold: Some(6),
-                ..tcp()
+                ..tcp(PORT.name)
             }),
             readiness_probe: Some(Probe {
                 period_seconds: Some(5),

@@ -3,10 +3,12 @@
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, EmptyDirVolumeSource, ExecAction, Probe, Secret, Service, Volume, VolumeMount,
+    ConfigMap, EmptyDirVolumeSource, ExecAction, Probe, Secret, Service, TCPSocketAction, Volume,
+    VolumeMount,
 };
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
 use crate::engine::Parts;
@@ -125,6 +127,17 @@ pub fn exec(command: &[&str]) -> Probe {
     Probe {
         exec: Some(ExecAction {
             command: Some(command.iter().map(|s| (*s).to_owned()).collect()),
+        }),
+        ..Default::default()
+    }
+}
+
+/// A TCP probe of the container port named `port`.
+pub fn tcp(port: &str) -> Probe {
+    Probe {
+        tcp_socket: Some(TCPSocketAction {
+            port: IntOrString::String(port.into()),
+            ..Default::default()
         }),
         ..Default::default()
     }

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Container, Probe};
+use k8s_openapi::api::core::v1::{Container, PodSpec, Probe};
 use sts_gen::k8s::Manifest;
 
 /// An image → host-binary profile: what stands in for an image on this machine.
@@ -264,16 +264,13 @@ impl Cluster {
         std::fs::write(self.work.join("hosts"), hosts).unwrap();
     }
 
+    fn pod_spec(&self) -> &PodSpec {
+        let template = &self.sts.spec.as_ref().expect("a StatefulSet spec").template;
+        template.spec.as_ref().expect("a pod spec")
+    }
+
     fn user(&self, c: &Container) -> (i64, i64) {
-        let pod = self
-            .sts
-            .spec
-            .as_ref()
-            .unwrap()
-            .template
-            .spec
-            .as_ref()
-            .unwrap();
+        let pod = self.pod_spec();
         let psc = pod.security_context.clone().unwrap_or_default();
         let csc = c.security_context.clone().unwrap_or_default();
         let uid = csc.run_as_user.or(psc.run_as_user).unwrap_or(0);
@@ -284,15 +281,7 @@ impl Cluster {
     /// The shell script that sets a container up inside its fresh mount namespace and execs
     /// `argv`: overlay root, volumes, hosts, image shims, then chroot and setpriv.
     fn container_script(&self, ordinal: u32, c: &Container, argv: &[String]) -> String {
-        let pod = self
-            .sts
-            .spec
-            .as_ref()
-            .unwrap()
-            .template
-            .spec
-            .as_ref()
-            .unwrap();
+        let pod = self.pod_spec();
         let dir = self.pod_dir(ordinal);
         let (uid, gid) = self.user(c);
         let q = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
@@ -426,15 +415,7 @@ impl Cluster {
     }
 
     fn containers(&self) -> (Vec<Container>, Vec<Container>) {
-        let pod = self
-            .sts
-            .spec
-            .as_ref()
-            .unwrap()
-            .template
-            .spec
-            .as_ref()
-            .unwrap();
+        let pod = self.pod_spec();
         (
             pod.init_containers.clone().unwrap_or_default(),
             pod.containers.clone(),
@@ -466,15 +447,7 @@ impl Cluster {
                 a = 10 + ordinal
             ));
         }
-        let pod = self
-            .sts
-            .spec
-            .as_ref()
-            .unwrap()
-            .template
-            .spec
-            .as_ref()
-            .unwrap();
+        let pod = self.pod_spec();
         let fs_group = pod
             .security_context
             .as_ref()
