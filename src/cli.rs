@@ -35,6 +35,12 @@ pub enum Command {
         sts-gen mysql -f values.yaml --set storage.size=50Gi -o json"
     )]
     Mysql(GenerateArgs),
+    /// MariaDB 10.11 LTS: MySQL's pattern; replicas cloned with mariadb-backup from a peer, GTID replication
+    #[command(
+        after_help = "Examples:\n  sts-gen mariadb --replicas 3 > mariadb.yaml\n  \
+        sts-gen mariadb --preset prod --namespace db --existing-secret mariadb-credentials"
+    )]
+    Mariadb(GenerateArgs),
     /// MongoDB 8.0: one replica set that forms and grows itself, keyfile auth, root from the Secret
     #[command(
         after_help = "Examples:\n  sts-gen mongodb --replicas 3 > mongodb.yaml\n  \
@@ -100,6 +106,7 @@ pub enum Command {
 #[serde(rename_all = "lowercase")]
 pub enum DbKind {
     Mysql,
+    Mariadb,
     Mongodb,
     Elasticsearch,
     Postgres,
@@ -110,6 +117,7 @@ impl DbKind {
     pub fn as_str(self) -> &'static str {
         match self {
             DbKind::Mysql => "mysql",
+            DbKind::Mariadb => "mariadb",
             DbKind::Mongodb => "mongodb",
             DbKind::Elasticsearch => "elasticsearch",
             DbKind::Postgres => "postgres",

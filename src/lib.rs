@@ -77,6 +77,9 @@ pub fn run(cli: Cli, argv: &[String], out: &mut dyn Write, err: &mut dyn Write) 
             out,
             err,
         ),
+        Command::Mariadb(args) => {
+            generate_command(DbKind::Mariadb, &args, Values::default(), &header, out, err)
+        }
         Command::Redis(args) => {
             generate_command(DbKind::Redis, &args, Values::default(), &header, out, err)
         }

@@ -253,6 +253,7 @@ fn spec_from_values(
     // A section for another database is a mistake (a values file for the wrong subcommand).
     let sections = [
         ("mysql", v.mysql.is_some()),
+        ("mariadb", v.mariadb.is_some()),
         ("mongodb", v.mongodb.is_some()),
         ("elasticsearch", v.elasticsearch.is_some()),
         ("postgres", v.postgres.is_some()),
@@ -266,7 +267,14 @@ fn spec_from_values(
     }
     let db_spec = match db {
         DbKind::Mysql => DbSpec::Mysql(mysql(
+            "mysql",
             &v.mysql.clone().unwrap_or_default(),
+            &resources,
+            replicas,
+        )?),
+        DbKind::Mariadb => DbSpec::Mariadb(mysql(
+            "mariadb",
+            &v.mariadb.clone().unwrap_or_default(),
             &resources,
             replicas,
         )?),
@@ -378,33 +386,44 @@ const MIB: u64 = 1 << 20;
 /// InnoDB sizes the buffer pool in chunks of 128 MiB (times the instances).
 const POOL_CHUNK: u64 = 128 * MIB;
 
-fn mysql(m: &MysqlValues, resources: &Resources, replicas: u32) -> Result<MysqlSpec> {
-    let offset = required(&m.server_id_offset, "mysql.serverIdOffset")?;
+/// The options of MySQL and MariaDB; `section` is the values key they came under.
+fn mysql(
+    section: &str,
+    m: &MysqlValues,
+    resources: &Resources,
+    replicas: u32,
+) -> Result<MysqlSpec> {
+    let key = |k: &str| format!("{section}.{k}");
+    let offset = required(&m.server_id_offset, &key("serverIdOffset"))?;
     ensure!(
         offset >= 1 && offset + i64::from(replicas) <= i64::from(u32::MAX),
-        "mysql.serverIdOffset {offset} is out of range: expected 1 to {} (server_id = offset + ordinal, never 0)",
+        "{} {offset} is out of range: expected 1 to {} (server_id = offset + ordinal, never 0)",
+        key("serverIdOffset"),
         u32::MAX - replicas
     );
-    let max_connections = required(&m.max_connections, "mysql.maxConnections")?;
+    let max_connections = required(&m.max_connections, &key("maxConnections"))?;
     ensure!(
         (10..=100_000).contains(&max_connections),
-        "mysql.maxConnections {max_connections} is out of range: expected 10 to 100000"
+        "{} {max_connections} is out of range: expected 10 to 100000",
+        key("maxConnections")
     );
     let expire = required(
         &m.binlog_expire_logs_seconds,
-        "mysql.binlogExpireLogsSeconds",
+        &key("binlogExpireLogsSeconds"),
     )?;
     ensure!(
         (3600..=i64::from(u32::MAX)).contains(&expire),
-        "mysql.binlogExpireLogsSeconds {expire} is out of range: expected at least 3600 (one hour)"
+        "{} {expire} is out of range: expected at least 3600 (one hour)",
+        key("binlogExpireLogsSeconds")
     );
     let limit = resources.memory_limit.value() as u64;
-    let pool = match optional_quantity("mysql.innodbBufferPoolSize", &m.innodb_buffer_pool_size)? {
+    let pool = match optional_quantity(&key("innodbBufferPoolSize"), &m.innodb_buffer_pool_size)? {
         Some(q) => {
             let bytes = q.value() as u64;
             ensure!(
                 bytes >= POOL_CHUNK && bytes < limit,
-                "mysql.innodbBufferPoolSize {q} is out of range: expected at least 128Mi and below the memory limit {}",
+                "{} {q} is out of range: expected at least 128Mi and below the memory limit {}",
+                key("innodbBufferPoolSize"),
                 resources.memory_limit
             );
             bytes / MIB * MIB

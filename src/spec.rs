@@ -33,6 +33,8 @@ pub struct Spec {
 #[serde(untagged)]
 pub enum DbSpec {
     Mysql(MysqlSpec),
+    /// MariaDB shares MySQL's options (and its engine).
+    Mariadb(MysqlSpec),
     Mongodb(MongodbSpec),
     Elasticsearch(ElasticsearchSpec),
     Postgres(PostgresSpec),
@@ -43,6 +45,7 @@ impl DbSpec {
     pub fn kind(&self) -> DbKind {
         match self {
             DbSpec::Mysql(_) => DbKind::Mysql,
+            DbSpec::Mariadb(_) => DbKind::Mariadb,
             DbSpec::Mongodb(_) => DbKind::Mongodb,
             DbSpec::Elasticsearch(_) => DbKind::Elasticsearch,
             DbSpec::Postgres(_) => DbKind::Postgres,

@@ -75,6 +75,8 @@ pub struct Values {
     pub termination_grace_period_seconds: Option<i64>,
     pub labels: Option<BTreeMap<String, Scalar>>,
     pub mysql: Option<MysqlValues>,
+    /// The same keys as `mysql`.
+    pub mariadb: Option<MysqlValues>,
     pub mongodb: Option<MongodbValues>,
     pub elasticsearch: Option<ElasticsearchValues>,
     pub postgres: Option<PostgresValues>,
@@ -183,6 +185,7 @@ merge_struct!(Values {
     termination_grace_period_seconds,
     labels,
     mysql,
+    mariadb,
     mongodb,
     elasticsearch,
     postgres

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use k8s_openapi::api::core::v1::{Container, ContainerPort, Volume};
+use k8s_openapi::api::core::v1::{Container, ContainerPort, ResourceRequirements, Volume};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde::Serialize;
 
 use crate::cli::DbKind;
@@ -20,7 +21,7 @@ mod redis;
 
 pub use elasticsearch::Elasticsearch;
 pub use mongodb::MongoDb;
-pub use mysql::Mysql;
+pub use mysql::{MARIADB, MYSQL, Mysql};
 pub use postgres::Postgres;
 pub use redis::Redis;
 
@@ -61,6 +62,17 @@ pub fn render_files<C: Serialize>(ids: &[&str], ctx: &C) -> Result<BTreeMap<Stri
     ids.iter()
         .map(|id| Ok((file_name(id).to_owned(), templates::render(id, ctx)?)))
         .collect()
+}
+
+/// Resources of a small sidecar, which keeps them (the others get the spec's): CPU and memory
+/// requests and a memory limit.
+pub fn small_resources(cpu: &str, memory: &str, memory_limit: &str) -> ResourceRequirements {
+    let q = |v: &str| Quantity(v.to_owned());
+    ResourceRequirements {
+        requests: Some([("cpu".to_owned(), q(cpu)), ("memory".to_owned(), q(memory))].into()),
+        limits: Some([("memory".to_owned(), q(memory_limit))].into()),
+        ..Default::default()
+    }
 }
 
 /// What an engine contributes to the objects of one instance.
@@ -120,7 +132,8 @@ pub trait Engine: Sync {
 /// The engine of a database; exhaustive, so a new `DbKind` without an engine does not compile.
 pub fn for_kind(kind: DbKind) -> &'static dyn Engine {
     match kind {
-        DbKind::Mysql => &Mysql,
+        DbKind::Mysql => &mysql::MYSQL,
+        DbKind::Mariadb => &mysql::MARIADB,
         DbKind::Mongodb => &MongoDb,
         DbKind::Elasticsearch => &Elasticsearch,
         DbKind::Postgres => &Postgres,

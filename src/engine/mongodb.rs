@@ -3,11 +3,10 @@
 //! peer could already hold one) and adds every other pod through the current primary.
 
 use anyhow::{Result, bail};
-use k8s_openapi::api::core::v1::{Container, EnvVar, Probe, ResourceRequirements, VolumeMount};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::api::core::v1::{Container, EnvVar, Probe, VolumeMount};
 use serde::Serialize;
 
-use super::{Engine, Parts, Port, render_files, volumes};
+use super::{Engine, Parts, Port, render_files, small_resources, volumes};
 use crate::k8s::{empty_dir, exec, mount, tcp};
 use crate::names::Names;
 use crate::spec::{DbSpec, MongodbSpec, Spec};
@@ -223,15 +222,7 @@ impl Engine for MongoDb {
                 mount(TMP, "/tmp", false),
             ]),
             // mongosh runs briefly every few seconds; it needs far less than mongod.
-            resources: Some(ResourceRequirements {
-                requests: Some(
-                    [("cpu", "10m"), ("memory", "64Mi")]
-                        .map(|(k, v)| (k.to_owned(), Quantity(v.to_owned())))
-                        .into(),
-                ),
-                limits: Some([("memory".to_owned(), Quantity("256Mi".to_owned()))].into()),
-                ..Default::default()
-            }),
+            resources: Some(small_resources("10m", "64Mi", "256Mi")),
             ..Default::default()
         };
 

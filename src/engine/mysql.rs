@@ -1,24 +1,93 @@
-//! MySQL 8.4 LTS with the official `mysql` image: pod 0 is the primary, every other pod a
-//! `super_read_only` replica that clones a running peer with the CLONE plugin and then follows
-//! pod 0 with GTID auto-positioning.
+//! The MySQL family, one engine for two servers:
+//!
+//! - MySQL 8.4 LTS (official `mysql` image): replicas clone a running peer with the CLONE plugin
+//!   and follow pod 0 with GTID auto-positioning;
+//! - MariaDB 10.11 LTS (official `mariadb` image): replicas receive a physical backup that a
+//!   peer's `clone-server` sidecar streams with mariadb-backup, and follow pod 0 with MariaDB's
+//!   GTID (`MASTER_USE_GTID = slave_pos`).
+//!
+//! Pod 0 is the primary, every other pod a read-only replica. The objects, the container layout,
+//! the identity, the bootstrap and every decision of init-data are the same code for both; a
+//! `Flavor` holds what differs, and the templates branch on it only where the servers differ.
 
 use anyhow::{Result, bail};
 use k8s_openapi::api::core::v1::{Container, Probe, VolumeMount};
 use serde::Serialize;
 
-use super::{Engine, Parts, Port, render_files, volumes};
-use crate::k8s::{empty_dir, exec, mount};
+use super::{Engine, Parts, Port, render_files, small_resources, volumes};
+use crate::k8s::{empty_dir, exec, mount, tcp};
 use crate::names::Names;
 use crate::spec::{DbSpec, MysqlSpec, Spec};
 
-pub struct Mysql;
+/// What differs between the servers of the family.
+#[derive(Debug, Serialize)]
+pub struct Flavor {
+    /// The database's name; the templates' partial `mysql/_clone-<name>.sh` holds its cloning.
+    name: &'static str,
+    /// MariaDB's differences, where the templates branch.
+    mariadb: bool,
+    server: &'static str,
+    client: &'static str,
+    admin: &'static str,
+    /// A file that exists in a complete data directory only (system tables).
+    data_marker: &'static str,
+    /// The server option that keeps replication stopped at start-up.
+    skip_replica_start: &'static str,
+    /// Server options that make a replica's configuration writable (for init-data's own server).
+    writable_options: &'static str,
+    /// What the clone user may do: copy this server's data for a peer.
+    clone_privileges: &'static str,
+    /// Replicas fetch their data from a peer's `clone-server` sidecar (port `clone`).
+    clone_server: bool,
+}
+
+pub struct Mysql {
+    flavor: Flavor,
+}
+
+pub static MYSQL: Mysql = Mysql {
+    flavor: Flavor {
+        name: "mysql",
+        mariadb: false,
+        server: "mysqld",
+        client: "mysql",
+        admin: "mysqladmin",
+        data_marker: "mysql.ibd",
+        skip_replica_start: "skip_replica_start",
+        writable_options: "--read-only=OFF --super-read-only=OFF",
+        clone_privileges: "BACKUP_ADMIN",
+        clone_server: false,
+    },
+};
+
+pub static MARIADB: Mysql = Mysql {
+    flavor: Flavor {
+        name: "mariadb",
+        mariadb: true,
+        server: "mariadbd",
+        client: "mariadb",
+        admin: "mariadb-admin",
+        data_marker: "mysql/global_priv.frm",
+        skip_replica_start: "skip_slave_start",
+        writable_options: "--read-only=OFF",
+        // mariadb-backup's needs; SLAVE MONITOR for --slave-info on a replica.
+        clone_privileges: "RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, SLAVE MONITOR",
+        clone_server: true,
+    },
+};
 
 const PORT: Port = Port {
     name: "mysql",
     number: 3306,
     client: true,
 };
-/// uid and gid of the `mysql` user in the official image.
+/// MariaDB's clone-server sidecar: a peer's backup stream for a new replica (pods only).
+const CLONE_PORT: Port = Port {
+    name: "clone",
+    number: 3307,
+    client: false,
+};
+/// uid and gid of the `mysql` user in both official images.
 const MYSQL_UID: i64 = 999;
 
 /// Secret keys; documented in the README for `--existing-secret`.
@@ -74,10 +143,12 @@ struct Users {
 /// The template context: everything the MySQL templates may read.
 #[derive(Serialize)]
 struct Context<'a> {
+    flavor: &'a Flavor,
     names: &'a Names,
     cluster_domain: &'a str,
     replicas: u32,
     port: i32,
+    clone_port: i32,
     mysql: MysqlContext,
     paths: Paths,
     keys: Keys,
@@ -100,6 +171,7 @@ const SCRIPT_IDS: [&str; 3] = [
     "mysql/init-data.sh",
     "mysql/readiness.sh",
 ];
+const CLONE_SERVER_SCRIPT: &str = "mysql/clone-server.sh";
 
 /// Volumes of this engine beyond the assembler's.
 const CONF: &str = "conf";
@@ -117,15 +189,21 @@ impl Engine for Mysql {
     }
 
     fn parts(&self, spec: &Spec) -> Result<Parts> {
-        let DbSpec::Mysql(my) = &spec.db else {
-            bail!(
-                "the MySQL engine was given a {} spec",
-                spec.db.kind().as_str()
-            );
+        let f = &self.flavor;
+        let my = match (&spec.db, f.mariadb) {
+            (DbSpec::Mysql(my), false) | (DbSpec::Mariadb(my), true) => my,
+            (other, _) => bail!(
+                "the {} engine was given a {} spec",
+                f.name,
+                other.kind().as_str()
+            ),
         };
-        let ctx = context(spec, my);
+        let ctx = context(f, spec, my);
         let config = render_files(&["mysql/my.cnf"], &ctx)?;
-        let scripts = render_files(&SCRIPT_IDS, &ctx)?;
+        let mut scripts = render_files(&SCRIPT_IDS, &ctx)?;
+        if f.clone_server {
+            scripts.extend(render_files(&[CLONE_SERVER_SCRIPT], &ctx)?);
+        }
 
         let image = spec.image.reference.clone();
         let script = |name: &str| vec!["bash".to_owned(), format!("{}/{name}", PATHS.scripts_dir)];
@@ -156,24 +234,26 @@ impl Engine for Mysql {
         };
         let ping = || {
             exec(&[
-                "mysqladmin",
+                f.admin,
                 &format!("--defaults-file={}", PATHS.conf_file),
                 "ping",
             ])
         };
+        let data_dir = || VolumeMount {
+            sub_path: Some(PATHS.datadir_subpath.into()),
+            ..mount(volumes::DATA, PATHS.datadir, false)
+        };
+        let mut containers = Vec::new();
         let mysql = Container {
-            name: "mysql".into(),
-            image: Some(image),
+            name: f.name.into(),
+            image: Some(image.clone()),
             command: Some(vec![
-                "mysqld".into(),
+                f.server.into(),
                 format!("--defaults-file={}", PATHS.conf_file),
             ]),
             ports: Some(vec![PORT.container_port()]),
             volume_mounts: Some(vec![
-                VolumeMount {
-                    sub_path: Some(PATHS.datadir_subpath.into()),
-                    ..mount(volumes::DATA, PATHS.datadir, false)
-                },
+                data_dir(),
                 mount(volumes::SCRIPTS, PATHS.scripts_dir, true),
                 mount(volumes::CREDENTIALS, PATHS.credentials, true),
                 mount(CONF, PATHS.conf_dir, true),
@@ -202,13 +282,41 @@ impl Engine for Mysql {
             }),
             ..Default::default()
         };
+        containers.push(mysql);
+        if f.clone_server {
+            // Serves this pod's data as a mariadb-backup stream to a peer that proves it holds
+            // the clone password; reads the data directory and the server's socket.
+            containers.push(Container {
+                name: "clone-server".into(),
+                image: Some(image),
+                command: Some(script("clone-server.sh")),
+                ports: Some(vec![CLONE_PORT.container_port()]),
+                volume_mounts: Some(vec![
+                    data_dir(),
+                    mount(volumes::SCRIPTS, PATHS.scripts_dir, true),
+                    mount(volumes::CREDENTIALS, PATHS.credentials, true),
+                    mount(CONF, PATHS.conf_dir, true),
+                    mount(RUN, "/var/run/mysqld", false),
+                    mount(TMP, "/tmp", false),
+                ]),
+                // Idle but for a clone: copying files needs little memory (the stream is not
+                // buffered); the new replica prepares the backup with its own.
+                resources: Some(small_resources("10m", "64Mi", "512Mi")),
+                // Pod N+1 clones from this pod only once the pod is Ready: listening included.
+                readiness_probe: Some(Probe {
+                    period_seconds: Some(10),
+                    ..tcp(CLONE_PORT.name)
+                }),
+                ..Default::default()
+            });
+        }
 
         Ok(Parts {
             ports: vec![PORT],
             config,
             scripts,
             init_containers: vec![init_config, init_data],
-            containers: vec![mysql],
+            containers,
             volumes: vec![
                 empty_dir(CONF, None),
                 empty_dir(RUN, Some("Memory")),
@@ -224,12 +332,14 @@ impl Engine for Mysql {
     }
 }
 
-fn context<'a>(spec: &'a Spec, my: &MysqlSpec) -> Context<'a> {
+fn context<'a>(flavor: &'a Flavor, spec: &'a Spec, my: &MysqlSpec) -> Context<'a> {
     Context {
+        flavor,
         names: &spec.names,
         cluster_domain: &spec.cluster_domain,
         replicas: spec.replicas,
         port: PORT.number,
+        clone_port: CLONE_PORT.number,
         mysql: MysqlContext {
             server_id_offset: my.server_id_offset,
             max_connections: my.max_connections,

@@ -3,6 +3,7 @@
 //! them). Without them every test fails with the reason, unless STS_GEN_E2E=skip is set:
 //! a silent skip would hide a broken CI.
 
+mod mariadb;
 mod podsim;
 mod postgres;
 mod redis;

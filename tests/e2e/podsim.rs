@@ -11,7 +11,7 @@
 //! - ConfigMaps and the Secret are materialised as directories; each volumeClaimTemplate is a
 //!   per-pod directory that survives pod restarts; emptyDirs are fresh for every pod start;
 //! - init containers run in order, their exit codes checked; readiness probes (exec, tcpSocket)
-//!   gate the next ordinal; a pod stops with its preStop hook, SIGTERM, then SIGKILL.
+//!   of every container gate the next ordinal; a pod stops with its preStop hook, SIGTERM, then SIGKILL.
 //!
 //! Everything lives under one work directory, in namespaces named after the run, and behind one
 //! `unreachable` route for the island's subnet; `Drop` removes all of it, also when a test fails.
@@ -51,6 +51,21 @@ pub const PROFILES: &[Profile] = &[
         needs: &[
             "/usr/lib/postgresql/15/bin/postgres",
             "/usr/lib/postgresql/15/bin/pg_basebackup",
+        ],
+    },
+    Profile {
+        image_prefix: "mariadb:",
+        path: "/usr/sbin:/usr/bin:/sbin:/bin",
+        dirs: &[],
+        // Debian's /etc/mysql (bind-address = 127.0.0.1 among others): the image comments such
+        // settings out, and mariadb-backup --prepare reads /etc/mysql/my.cnf.
+        masked: &["/etc/mysql"],
+        needs: &[
+            "/usr/sbin/mariadbd",
+            "/usr/bin/mariadb-install-db",
+            "/usr/bin/mariadb-backup",
+            "/usr/bin/mbstream",
+            "/usr/bin/socat",
         ],
     },
     Profile {
@@ -510,10 +525,8 @@ impl Cluster {
         Ok(log)
     }
 
-    /// Runs a probe of the first container; true when it succeeds.
-    fn probe(&self, ordinal: u32, probe: &Probe) -> bool {
-        let (_, mains) = self.containers();
-        let c = &mains[0];
+    /// Runs a probe of container `c`; true when it succeeds.
+    fn probe(&self, ordinal: u32, c: &Container, probe: &Probe) -> bool {
         if let Some(e) = &probe.exec {
             let argv = e.command.clone().unwrap_or_default();
             return self
@@ -543,15 +556,29 @@ impl Cluster {
         panic!("unsupported probe {probe:?}")
     }
 
-    /// Waits until the pod's readiness probe passes (what gates the next ordinal).
+    /// Waits until every container's readiness probe passes (the pod is Ready, which gates the
+    /// next ordinal).
     pub fn wait_ready(&mut self, ordinal: u32, timeout: Duration) {
         let (_, mains) = self.containers();
-        let probe = mains[0].readiness_probe.clone().expect("a readiness probe");
-        let logfile = self.pod_dir(ordinal).join(format!("{}.log", mains[0].name));
-        let log = || std::fs::read_to_string(&logfile).unwrap_or_default();
+        let dir = self.pod_dir(ordinal);
+        let logs = || {
+            mains
+                .iter()
+                .map(|c| {
+                    let f = dir.join(format!("{}.log", c.name));
+                    let text = std::fs::read_to_string(f).unwrap_or_default();
+                    format!("--- {}:\n{text}", c.name)
+                })
+                .collect::<String>()
+        };
         let start = Instant::now();
         while start.elapsed() < timeout {
-            if self.probe(ordinal, &probe) {
+            let ready = mains.iter().all(|c| {
+                c.readiness_probe
+                    .as_ref()
+                    .is_none_or(|p| self.probe(ordinal, c, p))
+            });
+            if ready {
                 return;
             }
             let exited = self
@@ -560,17 +587,17 @@ impl Cluster {
                 .is_some_and(|cs| cs.iter_mut().any(|c| c.try_wait().ok().flatten().is_some()));
             if exited {
                 panic!(
-                    "{}: a container exited before Ready; log:\n{}",
+                    "{}: a container exited before Ready; logs:\n{}",
                     self.pod_name(ordinal),
-                    log()
+                    logs()
                 );
             }
             std::thread::sleep(Duration::from_millis(500));
         }
         panic!(
-            "{} not ready after {timeout:?}; log:\n{}",
+            "{} not ready after {timeout:?}; logs:\n{}",
             self.pod_name(ordinal),
-            log()
+            logs()
         );
     }
 

@@ -479,7 +479,7 @@ fn render_builds_every_database_from_values_files_alone() {
     Run::new(["render", n]).run().fails_with(&[
         n,
         "no `database:` key",
-        "mysql, mongodb, elasticsearch, postgres, redis",
+        "mysql, mariadb, mongodb, elasticsearch, postgres, redis",
     ]);
     let bad = dir.join("bad.yaml");
     std::fs::write(&bad, "database: mysql\nreplicas: 0\n").unwrap();
