@@ -410,3 +410,49 @@ fn server_ids_and_identity_follow_the_ordinal() {
     );
     assert!(!init.contains("orders-0.orders"), "no literal pod-0 name");
 }
+
+/// MariaDB's GTID comparison (pod 0 clones the most complete peer), run by bash as rendered.
+#[test]
+fn mariadb_gtid_contains_compares_every_domain() {
+    let spec = sts_gen::resolve::resolve_with(DbKind::Mariadb, &GenerateArgs::default(), &password)
+        .unwrap()
+        .spec;
+    let docs = sts_gen::generate(&spec).unwrap();
+    let init = config_maps(&docs)
+        .into_iter()
+        .find_map(|c| c.data.as_ref()?.get("init-data.sh").cloned())
+        .unwrap();
+    let start = init.find("gtid_contains() {").unwrap();
+    let end = start + init[start..].find("\n}\n").unwrap() + 3;
+    let function = &init[start..end];
+    let cases = [
+        ("0-100-5", "0-100-3", true),
+        ("0-100-5", "0-100-5", true),
+        ("0-100-3", "0-100-5", false),
+        ("0-101-12", "0-100-9", true), // the sequence counts, not the server id
+        ("0-100-5,1-7-2", "1-7-2", true),
+        ("0-100-5,1-7-2", "0-100-4,1-7-3", false),
+        ("0-100-5", "1-7-1", false), // a domain the first has never seen
+        ("0-100-5", "", true),
+        ("", "0-100-1", false),
+        ("", "", true),
+    ];
+    for (a, b, want) in cases {
+        let out = std::process::Command::new("bash")
+            .args([
+                "-c",
+                &format!("set -euo pipefail\n{function}gtid_contains \"$1\" \"$2\""),
+                "test",
+                a,
+                b,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.success(),
+            want,
+            "gtid_contains {a:?} {b:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
