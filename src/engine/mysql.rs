@@ -239,9 +239,20 @@ impl Engine for Mysql {
                 "ping",
             ])
         };
-        let data_dir = || VolumeMount {
-            sub_path: Some(PATHS.datadir_subpath.into()),
-            ..mount(volumes::DATA, PATHS.datadir, false)
+        // The running server's view: its data directory, socket directory and configuration
+        // (the clone-server sidecar reads the same).
+        let server_mounts = || {
+            vec![
+                VolumeMount {
+                    sub_path: Some(PATHS.datadir_subpath.into()),
+                    ..mount(volumes::DATA, PATHS.datadir, false)
+                },
+                mount(volumes::SCRIPTS, PATHS.scripts_dir, true),
+                mount(volumes::CREDENTIALS, PATHS.credentials, true),
+                mount(CONF, PATHS.conf_dir, true),
+                mount(RUN, "/var/run/mysqld", false),
+                mount(TMP, "/tmp", false),
+            ]
         };
         let mut containers = Vec::new();
         let mysql = Container {
@@ -252,14 +263,7 @@ impl Engine for Mysql {
                 format!("--defaults-file={}", PATHS.conf_file),
             ]),
             ports: Some(vec![PORT.container_port()]),
-            volume_mounts: Some(vec![
-                data_dir(),
-                mount(volumes::SCRIPTS, PATHS.scripts_dir, true),
-                mount(volumes::CREDENTIALS, PATHS.credentials, true),
-                mount(CONF, PATHS.conf_dir, true),
-                mount(RUN, "/var/run/mysqld", false),
-                mount(TMP, "/tmp", false),
-            ]),
+            volume_mounts: Some(server_mounts()),
             // Crash recovery of a large buffer pool can take minutes: up to 15 before liveness.
             startup_probe: Some(Probe {
                 period_seconds: Some(10),
@@ -291,14 +295,7 @@ impl Engine for Mysql {
                 image: Some(image),
                 command: Some(script("clone-server.sh")),
                 ports: Some(vec![CLONE_PORT.container_port()]),
-                volume_mounts: Some(vec![
-                    data_dir(),
-                    mount(volumes::SCRIPTS, PATHS.scripts_dir, true),
-                    mount(volumes::CREDENTIALS, PATHS.credentials, true),
-                    mount(CONF, PATHS.conf_dir, true),
-                    mount(RUN, "/var/run/mysqld", false),
-                    mount(TMP, "/tmp", false),
-                ]),
+                volume_mounts: Some(server_mounts()),
                 // Idle but for a clone: copying files needs little memory (the stream is not
                 // buffered); the new replica prepares the backup with its own.
                 resources: Some(small_resources("10m", "64Mi", "512Mi")),

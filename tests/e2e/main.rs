@@ -7,6 +7,7 @@ mod mariadb;
 mod podsim;
 mod postgres;
 mod redis;
+mod scenarios;
 
 use podsim::Profile;
 

@@ -601,14 +601,6 @@ impl Cluster {
         );
     }
 
-    /// Starts pods 0..n in order, each after the previous one is Ready (OrderedReady).
-    pub fn start_ordered(&mut self, n: u32) {
-        for o in 0..n {
-            self.start_pod(o);
-            self.wait_ready(o, Duration::from_secs(120));
-        }
-    }
-
     /// Runs `argv` in a fresh container of pod `ordinal` (kubectl exec); its stdout.
     pub fn exec(&self, ordinal: u32, argv: &[&str]) -> Result<String, String> {
         let (_, mains) = self.containers();

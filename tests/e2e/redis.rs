@@ -1,29 +1,44 @@
 //! Redis: replicas follow pod 0's stable DNS name, authenticated, persistent on the volume.
 
-use std::time::Duration;
+use sts_gen::cli::DbKind;
 
-use sts_gen::cli::{DbKind, GenerateArgs};
+use crate::eventually;
+use crate::podsim::Cluster;
+use crate::scenarios::{self, Db, READY, bootstrap, cluster};
 
-use crate::podsim::{Cluster, profile};
-use crate::{eventually, ready_to_run};
+struct Redis;
 
-fn password(_len: usize) -> anyhow::Result<String> {
-    Ok(r#"pw"with\quote's"#.to_owned())
-}
+/// Items are keys `k<id>`.
+impl Db for Redis {
+    const KIND: DbKind = DbKind::Redis;
+    const IMAGE: &'static str = "redis:";
+    const PASSWORD: &'static str = r#"pw"with\quote's"#;
 
-fn cluster(replicas: u32) -> Option<Cluster> {
-    if !ready_to_run(&[profile("redis:")]) {
-        return None;
+    fn seed(c: &Cluster) {
+        Self::write(c, 1);
     }
-    let args = GenerateArgs {
-        replicas: Some(replicas.to_string()),
-        ..Default::default()
-    };
-    let spec = sts_gen::resolve::resolve_with(DbKind::Redis, &args, &password)
-        .unwrap()
-        .spec;
-    let docs = sts_gen::generate(&spec).unwrap();
-    Some(Cluster::new(&docs, "cluster.local"))
+
+    fn write(c: &Cluster, id: u32) {
+        assert_eq!(cli(c, 0, &format!("set k{id} v")), "OK", "write on pod 0");
+    }
+
+    fn items(c: &Cluster, ordinal: u32) -> String {
+        let mut ids: Vec<u32> = cli(c, ordinal, "--raw keys 'k*'")
+            .lines()
+            .filter_map(|k| k.strip_prefix('k')?.parse().ok())
+            .collect();
+        ids.sort_unstable();
+        ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+    }
+
+    fn resumed(log: &str) -> bool {
+        log.contains("data present: yes")
+    }
+
+    /// A replica always copies pod 0's dataset (a full sync), whichever pod it follows.
+    fn copied_from(log: &str, _donor: u32) -> bool {
+        log.contains("data present: no")
+    }
 }
 
 /// redis-cli in the pod, authenticated with the Secret's password (read from its file).
@@ -35,26 +50,14 @@ fn cli(c: &Cluster, ordinal: u32, command: &str) -> String {
         .unwrap_or_else(|e| format!("error: {e}"))
 }
 
-fn keys(c: &Cluster, ordinal: u32) -> String {
-    let mut k: Vec<String> = cli(c, ordinal, "--raw keys 'k*'")
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    k.sort();
-    k.join(",")
-}
-
-fn write(c: &Cluster, key: &str) {
-    assert_eq!(cli(c, 0, &format!("set {key} v")), "OK", "write on pod 0");
-}
-
 #[test]
 fn redis_bootstrap_three_pods_replicates_pod0_writes() {
-    let Some(mut c) = cluster(3) else { return };
-    c.start_ordered(3);
-    write(&c, "k1");
+    let Some(mut c) = cluster::<Redis>(3) else {
+        return;
+    };
+    bootstrap::<Redis>(&mut c, 3);
     for o in [1, 2] {
-        assert_eq!(eventually(20, "k1", || keys(&c, o)), "k1", "pod {o}");
+        assert_eq!(eventually(20, "1", || Redis::items(&c, o)), "1", "pod {o}");
         assert!(
             cli(&c, o, "set x y").contains("READONLY"),
             "pod {o} rejects writes"
@@ -72,76 +75,42 @@ fn redis_bootstrap_three_pods_replicates_pod0_writes() {
 }
 
 #[test]
-fn redis_scale_to_four_syncs_and_catches_up() {
-    let Some(mut c) = cluster(3) else { return };
-    c.start_ordered(3);
-    write(&c, "k1");
-    c.start_pod(3);
-    c.wait_ready(3, Duration::from_secs(60));
-    write(&c, "k2");
-    assert_eq!(eventually(20, "k1,k2", || keys(&c, 3)), "k1,k2");
-}
-
-#[test]
-fn redis_restarted_replica_keeps_its_data_and_catches_up() {
-    let Some(mut c) = cluster(2) else { return };
-    c.start_ordered(2);
-    write(&c, "k1");
-    assert_eq!(eventually(20, "k1", || keys(&c, 1)), "k1");
-    c.stop_pod(1);
-    write(&c, "k2");
-    let log = c.start_pod(1);
-    assert!(log.contains("data present: yes"), "{log}");
-    c.wait_ready(1, Duration::from_secs(60));
-    assert_eq!(eventually(20, "k1,k2", || keys(&c, 1)), "k1,k2");
-}
-
-#[test]
-fn redis_wiped_replica_resyncs_everything() {
-    let Some(mut c) = cluster(3) else { return };
-    c.start_ordered(3);
-    write(&c, "k1");
-    c.stop_pod(2);
-    c.wipe_volume(2);
-    write(&c, "k2");
-    let log = c.start_pod(2);
-    assert!(log.contains("data present: no"), "{log}");
-    c.wait_ready(2, Duration::from_secs(60));
-    assert_eq!(eventually(20, "k1,k2", || keys(&c, 2)), "k1,k2");
-}
-
-#[test]
-fn redis_restarted_primary_keeps_its_data_and_replicas_reconnect() {
-    let Some(mut c) = cluster(3) else { return };
-    c.start_ordered(3);
-    write(&c, "k1");
-    c.stop_pod(0);
-    let log = c.start_pod(0);
-    assert!(log.contains("data present: yes"), "{log}");
-    c.wait_ready(0, Duration::from_secs(60));
-    assert_eq!(keys(&c, 0), "k1", "pod 0 loaded its append-only file");
-    write(&c, "k2");
-    for o in [1, 2] {
-        assert_eq!(eventually(30, "k1,k2", || keys(&c, o)), "k1,k2", "pod {o}");
-    }
-}
-
-#[test]
 fn redis_wiped_primary_copies_a_peer_instead_of_emptying_the_replicas() {
-    let Some(mut c) = cluster(2) else { return };
-    c.start_ordered(2);
-    write(&c, "k1");
-    assert_eq!(eventually(20, "k1", || keys(&c, 1)), "k1");
+    let Some(mut c) = cluster::<Redis>(2) else {
+        return;
+    };
+    bootstrap::<Redis>(&mut c, 2);
+    assert_eq!(eventually(20, "1", || Redis::items(&c, 1)), "1");
     c.stop_pod(0);
     c.wipe_volume(0);
     let log = c.start_pod(0);
     assert!(log.contains("copied the dataset of redis-1"), "{log}");
-    c.wait_ready(0, Duration::from_secs(60));
-    assert_eq!(keys(&c, 0), "k1");
-    write(&c, "k2");
+    c.wait_ready(0, READY);
+    assert_eq!(Redis::items(&c, 0), "1");
+    Redis::write(&c, 2);
     assert_eq!(
-        eventually(30, "k1,k2", || keys(&c, 1)),
-        "k1,k2",
+        eventually(30, "1,2", || Redis::items(&c, 1)),
+        "1,2",
         "the replica kept and follows"
     );
+}
+
+#[test]
+fn redis_scale_to_four_syncs_and_catches_up() {
+    scenarios::scale_to_four::<Redis>();
+}
+
+#[test]
+fn redis_restarted_replica_keeps_its_data_and_catches_up() {
+    scenarios::restarted_replica_resumes::<Redis>();
+}
+
+#[test]
+fn redis_wiped_replica_resyncs_everything() {
+    scenarios::wiped_replica_recopies::<Redis>();
+}
+
+#[test]
+fn redis_restarted_primary_keeps_its_data_and_replicas_reconnect() {
+    scenarios::restarted_primary_keeps_its_data::<Redis>();
 }

@@ -1,0 +1,124 @@
+//! The failure stories every replicated engine must survive, written once: each engine describes
+//! how to write an item on pod 0, list the items a pod serves, and what its init output says.
+
+use std::time::Duration;
+
+use sts_gen::cli::{DbKind, GenerateArgs};
+
+use crate::podsim::{Cluster, profile};
+use crate::{eventually, ready_to_run};
+
+/// How long a pod may take to become Ready.
+pub const READY: Duration = Duration::from_secs(120);
+
+pub trait Db {
+    const KIND: DbKind;
+    /// The image → host profile's prefix.
+    const IMAGE: &'static str;
+    /// The generated Secret's passwords: one that exercises every quoting path.
+    const PASSWORD: &'static str;
+    /// Pod 0 is Ready: create whatever the items live in, and write item 1.
+    fn seed(c: &Cluster);
+    /// Writes item `id` on pod 0.
+    fn write(c: &Cluster, id: u32);
+    /// The items pod `ordinal` serves, ascending, comma-separated ("1,2").
+    fn items(c: &Cluster, ordinal: u32) -> String;
+    /// The init output of a pod that kept its data (no new copy).
+    fn resumed(log: &str) -> bool;
+    /// The init output of a pod that copied its data from ordinal `donor`.
+    fn copied_from(log: &str, donor: u32) -> bool;
+}
+
+/// The manifest for `replicas` pods, in podsim; None when the suite is skipped on purpose.
+pub fn cluster<D: Db>(replicas: u32) -> Option<Cluster> {
+    if !ready_to_run(&[profile(D::IMAGE)]) {
+        return None;
+    }
+    let args = GenerateArgs {
+        replicas: Some(replicas.to_string()),
+        ..Default::default()
+    };
+    let password = |_len: usize| Ok(D::PASSWORD.to_owned());
+    let spec = sts_gen::resolve::resolve_with(D::KIND, &args, &password)
+        .unwrap()
+        .spec;
+    let docs = sts_gen::generate(&spec).unwrap();
+    Some(Cluster::new(&docs, "cluster.local"))
+}
+
+/// Pods 0..n in order, each after the previous one is Ready, with item 1 written once pod 0 is
+/// Ready (so every other pod copies it); returns the init output of every pod.
+pub fn bootstrap<D: Db>(c: &mut Cluster, n: u32) -> Vec<String> {
+    let mut logs = Vec::new();
+    for o in 0..n {
+        logs.push(c.start_pod(o));
+        c.wait_ready(o, READY);
+        if o == 0 {
+            D::seed(c);
+        }
+    }
+    logs
+}
+
+/// Scale to 4: pod 3 copies pod 2 and catches up.
+pub fn scale_to_four<D: Db>() {
+    let Some(mut c) = cluster::<D>(3) else { return };
+    bootstrap::<D>(&mut c, 3);
+    D::write(&c, 2);
+    let log = c.start_pod(3);
+    assert!(D::copied_from(&log, 2), "{log}");
+    c.wait_ready(3, READY);
+    D::write(&c, 3);
+    assert_eq!(eventually(30, "1,2,3", || D::items(&c, 3)), "1,2,3");
+}
+
+/// A replica restarted with its volume resumes without a new copy and receives what it missed.
+pub fn restarted_replica_resumes<D: Db>() {
+    let Some(mut c) = cluster::<D>(2) else { return };
+    bootstrap::<D>(&mut c, 2);
+    assert_eq!(eventually(30, "1", || D::items(&c, 1)), "1");
+    c.stop_pod(1);
+    D::write(&c, 2);
+    let log = c.start_pod(1);
+    assert!(D::resumed(&log), "{log}");
+    c.wait_ready(1, READY);
+    assert_eq!(
+        eventually(30, "1,2", || D::items(&c, 1)),
+        "1,2",
+        "receives what it missed"
+    );
+}
+
+/// A replica whose volume was lost copies its data again (from ordinal 1) and catches up.
+pub fn wiped_replica_recopies<D: Db>() {
+    let Some(mut c) = cluster::<D>(3) else { return };
+    bootstrap::<D>(&mut c, 3);
+    c.stop_pod(2);
+    c.wipe_volume(2);
+    D::write(&c, 2);
+    let log = c.start_pod(2);
+    assert!(D::copied_from(&log, 1), "{log}");
+    c.wait_ready(2, READY);
+    D::write(&c, 3);
+    assert_eq!(eventually(30, "1,2,3", || D::items(&c, 2)), "1,2,3");
+}
+
+/// Pod 0 restarted with its volume is not re-initialised, keeps its data, and the replicas
+/// reconnect to it.
+pub fn restarted_primary_keeps_its_data<D: Db>() {
+    let Some(mut c) = cluster::<D>(3) else { return };
+    bootstrap::<D>(&mut c, 3);
+    c.stop_pod(0);
+    let log = c.start_pod(0);
+    assert!(D::resumed(&log), "{log}");
+    c.wait_ready(0, READY);
+    assert_eq!(D::items(&c, 0), "1", "pod 0 kept its data");
+    D::write(&c, 2);
+    for o in [1, 2] {
+        assert_eq!(
+            eventually(40, "1,2", || D::items(&c, o)),
+            "1,2",
+            "pod {o} reconnected"
+        );
+    }
+}
