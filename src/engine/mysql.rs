@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::{Container, Probe, VolumeMount};
 use serde::Serialize;
 
 use super::{Engine, Parts, Port, render_files, small_resources, volumes};
-use crate::k8s::{empty_dir, exec, mount, tcp};
+use crate::k8s::{empty_dir, exec, mount};
 use crate::names::Names;
 use crate::spec::{DbSpec, MysqlSpec, Spec};
 
@@ -37,6 +37,10 @@ pub struct Flavor {
     writable_options: &'static str,
     /// What the clone user may do: copy this server's data for a peer.
     clone_privileges: &'static str,
+    /// Where the clone user with those privileges may log in from.
+    clone_host: &'static str,
+    /// Login options of the probes' `ping` (none: an anonymous ping, which MySQL does not log).
+    ping_login: &'static [&'static str],
     /// Replicas fetch their data from a peer's `clone-server` sidecar (port `clone`).
     clone_server: bool,
 }
@@ -56,6 +60,9 @@ pub static MYSQL: Mysql = Mysql {
         skip_replica_start: "skip_replica_start",
         writable_options: "--read-only=OFF --super-read-only=OFF",
         clone_privileges: "BACKUP_ADMIN",
+        // CLONE connects to the donor over the network.
+        clone_host: "%",
+        ping_login: &[],
         clone_server: false,
     },
 };
@@ -72,6 +79,11 @@ pub static MARIADB: Mysql = Mysql {
         writable_options: "--read-only=OFF",
         // mariadb-backup's needs; SLAVE MONITOR for --slave-info on a replica.
         clone_privileges: "RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, SLAVE MONITOR",
+        // mariadb-backup runs beside the server and uses its socket.
+        clone_host: "localhost",
+        // MariaDB logs every failed login: the probes log in as the image's OS user `mysql`
+        // (unix_socket, no privileges).
+        ping_login: &["--user=mysql"],
         clone_server: true,
     },
 };
@@ -232,13 +244,13 @@ impl Engine for Mysql {
             ]),
             ..Default::default()
         };
-        let ping = || {
-            exec(&[
-                f.admin,
-                &format!("--defaults-file={}", PATHS.conf_file),
-                "ping",
-            ])
-        };
+        let defaults = format!("--defaults-file={}", PATHS.conf_file);
+        let ping_argv: Vec<&str> = [f.admin, defaults.as_str()]
+            .into_iter()
+            .chain(f.ping_login.iter().copied())
+            .chain(["ping"])
+            .collect();
+        let ping = || exec(&ping_argv);
         // The running server's view: its data directory, socket directory and configuration
         // (the clone-server sidecar reads the same).
         let server_mounts = || {
@@ -299,10 +311,18 @@ impl Engine for Mysql {
                 // Idle but for a clone: copying files needs little memory (the stream is not
                 // buffered); the new replica prepares the backup with its own.
                 resources: Some(small_resources("10m", "64Mi", "512Mi")),
-                // Pod N+1 clones from this pod only once the pod is Ready: listening included.
+                // Pod N+1 clones from this pod only once the pod is Ready: listening included. Not a
+                // TCP probe: while a clone runs, socat accepts nothing (one at a time), so probe
+                // connections would queue up, fail, and turn the donor not Ready. The kernel's
+                // socket table says whether the port listens (state 0A) without connecting.
                 readiness_probe: Some(Probe {
                     period_seconds: Some(10),
-                    ..tcp(CLONE_PORT.name)
+                    ..exec(&[
+                        "grep",
+                        "-q",
+                        &format!(":{:04X} 00000000:0000 0A", CLONE_PORT.number),
+                        "/proc/net/tcp",
+                    ])
                 }),
                 ..Default::default()
             });

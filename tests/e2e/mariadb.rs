@@ -101,6 +101,10 @@ fn mariadb_bootstrap_three_pods_replicates_pod0_writes() {
         "pod 2 clones pod 1: {}",
         logs[2]
     );
+    // A replica's own binlogged statement (read_only allows FLUSH) lands in its own GTID
+    // domain and does not stop replication from pod 0.
+    assert_eq!(sql(&c, 1, "FLUSH TABLES"), "");
+    assert_eq!(sql(&c, 1, "SELECT @@gtid_domain_id"), "1");
     Mariadb::write(&c, 2);
     for o in [1, 2] {
         assert_eq!(
@@ -123,8 +127,42 @@ fn mariadb_bootstrap_three_pods_replicates_pod0_writes() {
         "SELECT GROUP_CONCAT(CONCAT(user, '@', host) ORDER BY user, host) FROM mysql.user",
     );
     assert_eq!(
-        accounts, "clone@%,mariadb.sys@localhost,replication@%,root@%,root@localhost",
+        accounts,
+        "admin@localhost,clone@%,clone@localhost,mariadb.sys@localhost,mysql@localhost,\
+         replication@%,root@%,root@localhost",
         "no anonymous or host-name accounts"
+    );
+    // The probes' login: the OS user over the socket, no password.
+    let probe_user = c.exec(
+        0,
+        &[
+            "mariadb",
+            "--defaults-file=/etc/mysql/sts-gen/my.cnf",
+            "--user=mysql",
+            "--batch",
+            "--skip-column-names",
+            "-e",
+            "SELECT CURRENT_USER()",
+        ],
+    );
+    assert_eq!(probe_user.as_deref(), Ok("mysql@localhost"));
+    // Over the network the clone user reads the set's id, and can do nothing else.
+    let remote = c.exec(
+        1,
+        &[
+            "bash",
+            "-c",
+            "MYSQL_PWD=$(cat /etc/mysql/credentials/clone-password) mariadb --no-defaults \
+             --host=\"$1\" --user=clone --batch --skip-column-names \
+             -e 'SELECT COUNT(*) FROM sts_gen.cluster; FLUSH TABLES WITH READ LOCK' 2>&1 || true",
+            "remote",
+            &c.fqdn(0),
+        ],
+    );
+    let remote = remote.unwrap_or_else(|e| e);
+    assert!(
+        remote.starts_with("1\n") && remote.contains("RELOAD"),
+        "{remote}"
     );
 }
 

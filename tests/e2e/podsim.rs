@@ -33,6 +33,9 @@ pub struct Profile {
     pub image_prefix: &'static str,
     /// PATH inside the containers: the host's binaries for that image.
     pub path: &'static str,
+    /// The name of the image's user (the pod's runAsUser), which the host may lack; MariaDB's
+    /// unix_socket login, for one, goes by the name.
+    pub user: &'static str,
     /// Directories the image ships that the host may lack.
     pub dirs: &'static [&'static str],
     /// Host configuration directories hidden from the container (Debian's defaults).
@@ -45,6 +48,7 @@ pub struct Profile {
 pub const PROFILES: &[Profile] = &[
     Profile {
         image_prefix: "postgres:",
+        user: "postgres",
         path: "/usr/lib/postgresql/15/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         dirs: &[],
         masked: &["/etc/postgresql"],
@@ -55,6 +59,7 @@ pub const PROFILES: &[Profile] = &[
     },
     Profile {
         image_prefix: "mariadb:",
+        user: "mysql",
         path: "/usr/sbin:/usr/bin:/sbin:/bin",
         dirs: &[],
         // Debian's /etc/mysql (bind-address = 127.0.0.1 among others): the image comments such
@@ -70,6 +75,7 @@ pub const PROFILES: &[Profile] = &[
     },
     Profile {
         image_prefix: "redis:",
+        user: "redis",
         path: "/usr/sbin:/usr/bin:/sbin:/bin",
         dirs: &[],
         masked: &["/etc/redis"],
@@ -321,8 +327,14 @@ impl Cluster {
         )
         .unwrap();
         writeln!(s, "echo {} > {r}/etc/hostname", self.pod_name(ordinal)).unwrap();
-        // The image's user, if the host lacks it (initdb looks the uid up).
-        writeln!(s, "getent passwd {uid} >/dev/null || echo 'image:x:{uid}:{gid}::/tmp:/bin/bash' >> {r}/etc/passwd").unwrap();
+        // The image's user by the image's name (initdb looks the uid up; unix_socket the name),
+        // ahead of any host entry of the same name or uid.
+        let user = self.profile.user;
+        writeln!(
+            s,
+            "sed -i '1i {user}:x:{uid}:{gid}::/tmp:/bin/bash' {r}/etc/passwd"
+        )
+        .unwrap();
         writeln!(
             s,
             "getent group {gid} >/dev/null || echo 'image:x:{gid}:' >> {r}/etc/group"
