@@ -132,6 +132,22 @@ fn mariadb_bootstrap_three_pods_replicates_pod0_writes() {
          replication@%,root@%,root@localhost",
         "no anonymous or host-name accounts"
     );
+    // read_only binds root; the break-glass account admin (root's password, socket only) may
+    // change it.
+    let set_read_only = "SET GLOBAL read_only = ON; SET GLOBAL read_only = OFF; SELECT @@read_only";
+    assert!(sql(&c, 0, set_read_only).contains("READ_ONLY ADMIN"));
+    let admin = c.exec(
+        0,
+        &[
+            "bash",
+            "-c",
+            "MYSQL_PWD=$(cat /etc/mysql/credentials/root-password) mariadb \
+             --defaults-file=/etc/mysql/sts-gen/my.cnf --user=admin --batch --skip-column-names -e \"$1\"",
+            "admin",
+            set_read_only,
+        ],
+    );
+    assert_eq!(admin.as_deref(), Ok("0"));
     // The probes' login: the OS user over the socket, no password.
     let probe_user = c.exec(
         0,

@@ -2,9 +2,11 @@
 //! namespaces and the host's own database binaries standing in for the images.
 //!
 //! - a pod = a network namespace (own address on a private bridge in its own namespace, no route
-//!   off the island) plus a shared `/etc/hosts` that lists the pods that exist (the headless
-//!   Service publishes not-ready addresses);
-//! - a container = `unshare --mount --uts` inside the pod's network namespace, with an overlay of
+//!   off the island), a sandbox process that is PID 1 of the pod's PID, IPC and UTS namespaces
+//!   (host name `<name>-<ordinal>`), and a shared `/etc/hosts` that lists the pods that exist
+//!   (the headless Service publishes not-ready addresses);
+//! - a container = `nsenter` into the pod's namespaces, then a mount namespace of its own (the
+//!   pod's `/proc`), with an overlay of
 //!   the host's root (so mount points and image shims never touch the host), the manifest's
 //!   volumes bind-mounted at their mountPaths, run as the pod's user with the manifest's command,
 //!   args and env (POD_NAME / POD_NAMESPACE from the "downward API");
@@ -122,6 +124,16 @@ pub fn preflight(profiles: &[&Profile]) -> Result<(), String> {
 
 static RUNS: AtomicU32 = AtomicU32::new(0);
 
+/// A pod's "pause" process: PID 1 of the pod's PID namespace (in its network, IPC and UTS
+/// namespaces), which every container and exec enters.
+struct Sandbox {
+    /// `unshare --kill-child`, the host-side parent: killing it kills PID 1, and with it every
+    /// process of the pod.
+    wrapper: Child,
+    /// The host's pid of the pod's PID 1.
+    init: u32,
+}
+
 pub struct Cluster {
     prefix: String,
     subnet: String,
@@ -135,6 +147,8 @@ pub struct Cluster {
     objects: BTreeMap<String, PathBuf>,
     /// Pods that exist (have a name in DNS), ordinal → main container processes.
     pods: BTreeMap<u32, Vec<Child>>,
+    /// Each existing pod's sandbox, which holds its PID, IPC and UTS namespaces.
+    sandboxes: BTreeMap<u32, Sandbox>,
     profile: &'static Profile,
 }
 
@@ -224,6 +238,7 @@ impl Cluster {
             domain: cluster_domain.into(),
             objects,
             pods: BTreeMap::new(),
+            sandboxes: BTreeMap::new(),
             profile: profile(&image),
         };
         // The island: a bridge in its own namespace; the host never routes into the subnet.
@@ -239,7 +254,7 @@ impl Cluster {
         c
     }
 
-    fn pod_name(&self, ordinal: u32) -> String {
+    pub fn pod_name(&self, ordinal: u32) -> String {
         format!("{}-{ordinal}", self.name)
     }
 
@@ -319,7 +334,8 @@ impl Cluster {
         .unwrap();
         let root = ctr.join("root");
         let r = root.display();
-        writeln!(s, "mount --rbind /proc {r}/proc && mount --rbind /dev {r}/dev && mount --rbind /sys {r}/sys").unwrap();
+        // The pod's own /proc (its PID namespace); the host's devices and sysfs.
+        writeln!(s, "mount -t proc proc {r}/proc && mount --rbind /dev {r}/dev && mount --rbind /sys {r}/sys").unwrap();
         writeln!(
             s,
             "mount --bind {} {r}/etc/hosts",
@@ -413,15 +429,20 @@ impl Cluster {
         s
     }
 
+    /// A container (or an exec): enters the pod's namespaces, then a mount namespace of its own.
     fn command(&self, ordinal: u32, c: &Container, argv: &[String]) -> Command {
-        let mut cmd = Command::new("ip");
+        let init = self.sandboxes[&ordinal].init.to_string();
+        let mut cmd = Command::new("nsenter");
         cmd.args([
-            "netns",
-            "exec",
-            &self.netns(ordinal),
+            "--target",
+            &init,
+            "--net",
+            "--uts",
+            "--ipc",
+            "--pid",
+            "--",
             "unshare",
             "--mount",
-            "--uts",
             "--propagation",
             "private",
             "--",
@@ -430,6 +451,53 @@ impl Cluster {
         ])
         .arg(self.container_script(ordinal, c, argv));
         cmd
+    }
+
+    /// Starts the pod's sandbox: PID 1 of new PID, IPC and UTS namespaces in the pod's network
+    /// namespace, sets the host name and sleeps (no reaping needed for a test's lifetime).
+    fn start_sandbox(&mut self, ordinal: u32) {
+        let wrapper = Command::new("ip")
+            .args(["netns", "exec", &self.netns(ordinal)])
+            .args([
+                "unshare",
+                "--pid",
+                "--fork",
+                "--kill-child",
+                "--ipc",
+                "--uts",
+            ])
+            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg(format!(
+                "hostname {} && exec sleep infinity",
+                self.pod_name(ordinal)
+            ))
+            .spawn()
+            .expect("unshare runs");
+        let id = wrapper.id();
+        let children = format!("/proc/{id}/task/{id}/children");
+        let start = Instant::now();
+        let init = loop {
+            let text = std::fs::read_to_string(&children).unwrap_or_default();
+            if let Some(pid) = text.split_whitespace().next() {
+                break pid.parse().unwrap();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the sandbox of {} did not start",
+                self.pod_name(ordinal)
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        // PID 1 has its name once `exec sleep` ran: wait for it, so nothing enters too early.
+        while std::fs::read_to_string(format!("/proc/{init}/comm")).unwrap_or_default() != "sleep\n"
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the sandbox did not settle"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.sandboxes.insert(ordinal, Sandbox { wrapper, init });
     }
 
     fn argv(c: &Container) -> Vec<String> {
@@ -504,6 +572,9 @@ impl Cluster {
                 "chgrp -R {fs_group} {0} && chmod 0755 {0} && chmod 0444 {0}/* && chmod 0555 {0}/*.sh 2>/dev/null || true",
                 obj.display()
             ));
+        }
+        if !self.sandboxes.contains_key(&ordinal) {
+            self.start_sandbox(ordinal);
         }
         self.pods.insert(ordinal, Vec::new());
         self.write_hosts();
@@ -639,20 +710,34 @@ impl Cluster {
                 .command(ordinal, &mains[0], &pre.command.clone().unwrap_or_default())
                 .output();
         }
+        // SIGTERM to every process of the pod but its sandbox, the grace period, SIGKILL to what
+        // is left; then the sandbox, whose PID 1 takes any stragglers with it.
         let ns = self.netns(ordinal);
+        let keep = self
+            .sandboxes
+            .get(&ordinal)
+            .map(|b| format!("{} {}", b.wrapper.id(), b.init))
+            .unwrap_or_default();
+        let others = format!(
+            "for p in $(ip netns pids {ns}); do case \" {keep} \" in *\" $p \"*) ;; *) echo $p ;; esac; done"
+        );
         let _ = sh(&format!(
-            "pids=$(ip netns pids {ns}); [ -n \"$pids\" ] && kill -TERM $pids"
+            "pids=$({others}); [ -n \"$pids\" ] && kill -TERM $pids"
         ));
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(30) {
-            if sh(&format!("ip netns pids {ns}")).stdout.is_empty() {
+            if sh(&others).stdout.is_empty() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(200));
         }
         let _ = sh(&format!(
-            "pids=$(ip netns pids {ns}); [ -n \"$pids\" ] && kill -KILL $pids"
+            "pids=$({others}); [ -n \"$pids\" ] && kill -KILL $pids"
         ));
+        if let Some(mut sandbox) = self.sandboxes.remove(&ordinal) {
+            let _ = sandbox.wrapper.kill();
+            let _ = sandbox.wrapper.wait();
+        }
         if let Some(children) = self.pods.remove(&ordinal) {
             for mut c in children {
                 let _ = c.wait();

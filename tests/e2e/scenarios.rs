@@ -56,6 +56,9 @@ pub fn bootstrap<D: Db>(c: &mut Cluster, n: u32) -> Vec<String> {
         if o == 0 {
             D::seed(c);
         }
+        // The harness's own promise: the pod's PID and UTS namespaces.
+        let seen = c.exec(o, &["sh", "-c", "cat /proc/1/comm; hostname"]);
+        assert_eq!(seen, Ok(format!("sleep\n{}", c.pod_name(o))), "pod {o}");
     }
     logs
 }
