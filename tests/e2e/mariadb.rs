@@ -162,6 +162,12 @@ fn mariadb_bootstrap_three_pods_replicates_pod0_writes() {
         ],
     );
     assert_eq!(probe_user.as_deref(), Ok("mysql@localhost"));
+    let log = c.log(0, "mariadb");
+    assert!(
+        log.contains("ready for connections")
+            && !log.contains("Access denied for user 'mysql'@'localhost'"),
+        "the probes log in without errors: {log}"
+    );
     // Over the network the clone user reads the set's id, and can do nothing else.
     let remote = c.exec(
         1,

@@ -12,8 +12,9 @@
 //!   args and env (POD_NAME / POD_NAMESPACE from the "downward API");
 //! - ConfigMaps and the Secret are materialised as directories; each volumeClaimTemplate is a
 //!   per-pod directory that survives pod restarts; emptyDirs are fresh for every pod start;
-//! - init containers run in order, their exit codes checked; readiness probes (exec, tcpSocket)
-//!   of every container gate the next ordinal; a pod stops with its preStop hook, SIGTERM, then SIGKILL.
+//! - init containers run in order, their exit codes checked; the startup and readiness probes
+//!   (exec, tcpSocket) of every container gate the next ordinal, and liveness probes must pass on
+//!   a Ready pod; a pod stops with its preStop hook, SIGTERM, then SIGKILL.
 //!
 //! Everything lives under one work directory, in namespaces named after the run, and behind one
 //! `unreachable` route for the island's subnet; `Drop` removes all of it, also when a test fails.
@@ -639,8 +640,8 @@ impl Cluster {
         panic!("unsupported probe {probe:?}")
     }
 
-    /// Waits until every container's readiness probe passes (the pod is Ready, which gates the
-    /// next ordinal).
+    /// Waits until every container's startup and readiness probes pass (the pod is Ready, which
+    /// gates the next ordinal), then checks that the liveness probes pass too.
     pub fn wait_ready(&mut self, ordinal: u32, timeout: Duration) {
         let (_, mains) = self.containers();
         let dir = self.pod_dir(ordinal);
@@ -656,12 +657,25 @@ impl Cluster {
         };
         let start = Instant::now();
         while start.elapsed() < timeout {
+            // Kubernetes runs readiness only after the startup probe succeeded.
             let ready = mains.iter().all(|c| {
-                c.readiness_probe
-                    .as_ref()
-                    .is_none_or(|p| self.probe(ordinal, c, p))
+                [&c.startup_probe, &c.readiness_probe]
+                    .into_iter()
+                    .flatten()
+                    .all(|p| self.probe(ordinal, c, p))
             });
             if ready {
+                // A Ready pod must not be killed by its liveness probe either.
+                for c in &mains {
+                    if let Some(p) = &c.liveness_probe {
+                        assert!(
+                            self.probe(ordinal, c, p),
+                            "{}: the liveness probe of {} fails on a Ready pod",
+                            self.pod_name(ordinal),
+                            c.name
+                        );
+                    }
+                }
                 return;
             }
             let exited = self
@@ -682,6 +696,12 @@ impl Cluster {
             self.pod_name(ordinal),
             logs()
         );
+    }
+
+    /// What container `name` of pod `ordinal` wrote so far (stdout and stderr).
+    pub fn log(&self, ordinal: u32, name: &str) -> String {
+        std::fs::read_to_string(self.pod_dir(ordinal).join(format!("{name}.log")))
+            .unwrap_or_default()
     }
 
     /// Runs `argv` in a fresh container of pod `ordinal` (kubectl exec); its stdout.
