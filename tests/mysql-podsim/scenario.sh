@@ -24,6 +24,17 @@ check "bootstrap: pod 2 (cloned from pod 1) has the writes" "1,2" "$(rows 2)"
 check "server ids" "100 101 102" "$(q 0 'SELECT @@server_id') $(q 1 'SELECT @@server_id') $(q 2 'SELECT @@server_id')"
 check "replicas are super_read_only" "1" "$(q 2 'SELECT @@super_read_only')"
 check "report_host" "mysql-2.mysql-headless.default.svc.cluster.local" "$(q 2 'SELECT @@report_host')"
+# A replica binlogs FLUSH (without LOCAL) with its own server UUID: an errant GTID that a later
+# rebuild of pod 0 would trip over. README: use FLUSH LOCAL on replicas; heal one with an empty
+# transaction of that GTID on pod 0.
+executed() { q "$1" "SELECT REPLACE(@@GLOBAL.gtid_executed, '\n', '')"; }
+q 2 "FLUSH TABLES"
+errant=$(q 2 "SELECT GTID_SUBTRACT(REPLACE(@@GLOBAL.gtid_executed, '\n', ''), '$(executed 0)')")
+check "FLUSH on a replica is an errant GTID of its own" "1" "$(q 2 "SELECT LOCATE(@@server_uuid, '$errant') = 1")"
+q 0 "SET GTID_NEXT = '$errant'; BEGIN; COMMIT; SET GTID_NEXT = 'AUTOMATIC'"
+check "... healed by an empty transaction on pod 0 (README)" "1" "$(q 0 "SELECT GTID_SUBSET('$(executed 2)', @@GLOBAL.gtid_executed)")"
+q 2 "FLUSH LOCAL TABLES"
+check "FLUSH LOCAL on a replica leaves none" "1" "$(q 0 "SELECT GTID_SUBSET('$(executed 2)', @@GLOBAL.gtid_executed)")"
 start_pod 3 >/dev/null 2>&1; sleep 1
 check "scale to 4: pod 3 clones and catches up" "1,2" "$(rows 3)"
 stop_pod 1; q 0 "INSERT INTO shop.t VALUES (3)"
