@@ -171,6 +171,18 @@ pub struct GenerateArgs {
     /// DNS domain of the cluster, used in the pods' stable DNS names
     #[arg(long, value_name = "DOMAIN")]
     pub cluster_domain: Option<String>,
+    /// Scheduled backups: a CronJob on this cron schedule, e.g. "0 3 * * *" ("none": off)
+    #[arg(long, value_name = "CRON")]
+    pub backup_schedule: Option<String>,
+    /// Size of the backups' PersistentVolumeClaim
+    #[arg(long, value_name = "QUANTITY", allow_hyphen_values = true)]
+    pub backup_storage_size: Option<String>,
+    /// How many complete backups to keep; older ones go once a new one succeeds
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub backup_keep: Option<String>,
+    /// Instead of the set, print what restores backup NAME into a fresh set's pod 0
+    #[arg(long, value_name = "NAME")]
+    pub restore_from: Option<String>,
     /// Output format
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Yaml)]
     pub output: OutputFormat,

@@ -34,6 +34,14 @@ impl Labels<'_> {
         .collect()
     }
 
+    /// The labels of the backup and restore Jobs' pods: the metadata with another component,
+    /// so that no Service, PodDisruptionBudget or StatefulSet selects them.
+    pub fn job(&self, component: &str) -> BTreeMap<String, String> {
+        let mut m = self.metadata();
+        m.insert(COMPONENT.to_owned(), component.to_owned());
+        m
+    }
+
     /// What every object carries: the user's labels, then ours (ours win).
     pub fn metadata(&self) -> BTreeMap<String, String> {
         let mut m = self.user.clone();

@@ -18,6 +18,10 @@ pub struct Names {
     pub config: String,
     pub scripts: String,
     pub secret: String,
+    /// The backups' PersistentVolumeClaim.
+    pub backups: String,
+    pub backup_job: String,
+    pub restore_job: String,
 }
 
 impl Names {
@@ -38,6 +42,9 @@ impl Names {
             config: with("config"),
             scripts: with("scripts"),
             secret: with("credentials"),
+            backups: with("backups"),
+            backup_job: with("backup"),
+            restore_job: with("restore"),
         })
     }
 

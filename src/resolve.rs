@@ -11,11 +11,11 @@ use crate::names::{Names, check_label, check_subdomain};
 use crate::presets;
 use crate::quantity::Quantity;
 use crate::spec::{
-    Credentials, DbSpec, ElasticsearchSpec, Image, MongodbSpec, MysqlSpec, PostgresSpec, RedisSpec,
-    Resources, Spec, Storage,
+    BackupSpec, Credentials, DbSpec, ElasticsearchSpec, Image, MongodbSpec, MysqlSpec,
+    PostgresSpec, RedisSpec, Resources, Spec, Storage,
 };
 use crate::values::{
-    Merge, MongodbValues, MysqlValues, ResourceValues, Scalar, StorageValues, Values,
+    BackupValues, Merge, MongodbValues, MysqlValues, ResourceValues, Scalar, StorageValues, Values,
 };
 
 /// Makes one random secret of the given length; injected so that tests can be deterministic.
@@ -138,6 +138,19 @@ fn flag_values(a: &GenerateArgs) -> Result<Values> {
         service_type: a.service_type,
         existing_secret: a.existing_secret.clone(),
         cluster_domain: a.cluster_domain.clone(),
+        backup: Some(BackupValues {
+            schedule: a.backup_schedule.clone(),
+            storage_size: scalar(&a.backup_storage_size),
+            storage_class_name: None,
+            keep: match &a.backup_keep {
+                None => None,
+                Some(text) => Some(text.trim().parse::<i64>().map_err(|_| {
+                    anyhow::anyhow!(
+                        "--backup-keep {text:?} is not a whole number: expected how many backups to keep, such as 7"
+                    )
+                })?),
+            },
+        }),
         ..Default::default()
     })
 }
@@ -163,6 +176,12 @@ impl Origin<'_> {
             "resources.memory" => a.memory.as_ref().map(|_| "--memory"),
             "existingSecret" => a.existing_secret.as_ref().map(|_| "--existing-secret"),
             "clusterDomain" => a.cluster_domain.as_ref().map(|_| "--cluster-domain"),
+            "backup.schedule" => a.backup_schedule.as_ref().map(|_| "--backup-schedule"),
+            "backup.storageSize" => a
+                .backup_storage_size
+                .as_ref()
+                .map(|_| "--backup-storage-size"),
+            "backup.keep" => a.backup_keep.as_ref().map(|_| "--backup-keep"),
             "mongodb.replicaSetName" => mongodb
                 .and_then(|m| m.replica_set_name.as_ref())
                 .map(|_| "--replica-set"),
@@ -317,6 +336,24 @@ fn spec_from_values(
         }
     };
 
+    let backup = backup(origin, db, engine, v.backup.clone().unwrap_or_default())?;
+    let restore_from = match &origin.args.restore_from {
+        None => None,
+        Some(name) => {
+            ensure!(
+                engine.backups(),
+                "--restore-from: backups are not available for {} yet (PostgreSQL has them)",
+                db.as_str()
+            );
+            check_backup_name(name)?;
+            ensure!(
+                matches!(credentials, Credentials::Existing(_)),
+                "--restore-from {name} needs --existing-secret: the restored data keeps the passwords of the Secret in use when the backup was taken"
+            );
+            Some(name.clone())
+        }
+    };
+
     let mut spec = Spec {
         names,
         namespace: v.namespace.clone(),
@@ -330,6 +367,8 @@ fn spec_from_values(
         anti_affinity: required(&v.anti_affinity, "antiAffinity")?,
         termination_grace_period_seconds: grace,
         labels,
+        backup,
+        restore_from,
         db: db_spec,
     };
     if let Credentials::Generated(_) = spec.credentials {
@@ -344,6 +383,82 @@ fn prefix_flag(name: String, key: &str) -> String {
     } else {
         format!("{name}: ")
     }
+}
+
+/// The backup settings: none unless a schedule is set (and not "none").
+fn backup(
+    origin: &Origin,
+    db: DbKind,
+    engine: &dyn engine::Engine,
+    b: BackupValues,
+) -> Result<Option<BackupSpec>> {
+    let schedule = match b.schedule.as_deref().map(str::trim) {
+        None | Some("none") => return Ok(None),
+        Some(s) => s.to_owned(),
+    };
+    let what = origin.name("backup.schedule");
+    ensure!(
+        engine.backups(),
+        "{what}: backups are not available for {} yet (PostgreSQL has them); remove it or set it to none",
+        db.as_str()
+    );
+    check_schedule(&what, &schedule)?;
+    let keep = required(&b.keep, "backup.keep")?;
+    ensure!(
+        (1..=1000).contains(&keep),
+        "{} {keep} is out of range: expected 1 to 1000 backups",
+        origin.name("backup.keep")
+    );
+    if let Some(class) = &b.storage_class_name {
+        check_subdomain("backup.storageClassName", class)?;
+    }
+    Ok(Some(BackupSpec {
+        schedule,
+        storage: Storage {
+            size: quantity(origin, "backup.storageSize", &b.storage_size)?,
+            class_name: b.storage_class_name,
+        },
+        keep: keep as u32,
+    }))
+}
+
+/// A schedule CronJob accepts: five fields, or a macro such as @daily.
+fn check_schedule(what: &str, s: &str) -> Result<()> {
+    const MACROS: [&str; 7] = [
+        "@yearly",
+        "@annually",
+        "@monthly",
+        "@weekly",
+        "@daily",
+        "@midnight",
+        "@hourly",
+    ];
+    let fields: Vec<&str> = s.split_whitespace().collect();
+    let ok = MACROS.contains(&s)
+        || (fields.len() == 5
+            && fields.iter().all(|f| {
+                f.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "*/,-?".contains(c))
+            }));
+    ensure!(
+        ok,
+        "{what} {s:?} is not a cron schedule: expected five fields (minute hour day-of-month month day-of-week) such as \"0 3 * * *\", a macro such as @daily, or none"
+    );
+    Ok(())
+}
+
+/// A backup's name as the backup job writes it: its UTC start time, e.g. 20261125T030000Z.
+fn check_backup_name(name: &str) -> Result<()> {
+    let b = name.as_bytes();
+    let ok = b.len() == 16
+        && b[8] == b'T'
+        && b[15] == b'Z'
+        && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit);
+    ensure!(
+        ok,
+        "--restore-from {name:?} is not a backup name: expected its UTC time as the backup job names it, such as 20261125T030000Z"
+    );
+    Ok(())
 }
 
 fn quantity(origin: &Origin, key: &'static str, value: &Option<Scalar>) -> Result<Quantity> {
@@ -588,6 +703,81 @@ mod tests {
 
     fn args() -> GenerateArgs {
         GenerateArgs::default()
+    }
+
+    #[test]
+    fn backups_are_off_unless_scheduled_and_validated() {
+        let pg = |a: GenerateArgs| resolve_with(DbKind::Postgres, &a, &fixed);
+        assert_eq!(pg(args()).unwrap().spec.backup, None);
+        let on = GenerateArgs {
+            backup_schedule: Some("0 3 * * *".into()),
+            backup_keep: Some("3".into()),
+            backup_storage_size: Some("50Gi".into()),
+            ..args()
+        };
+        let b = pg(on.clone()).unwrap().spec.backup.unwrap();
+        assert_eq!((b.schedule.as_str(), b.keep), ("0 3 * * *", 3));
+        assert_eq!(b.storage.size.to_string(), "50Gi");
+        let prod = GenerateArgs {
+            preset: Some("prod".into()),
+            ..args()
+        };
+        assert!(
+            pg(prod.clone()).unwrap().spec.backup.is_some(),
+            "on in prod"
+        );
+        let off = GenerateArgs {
+            backup_schedule: Some("none".into()),
+            ..prod
+        };
+        assert_eq!(pg(off).unwrap().spec.backup, None, "none turns it off");
+        for (a, want) in [
+            (
+                GenerateArgs {
+                    backup_schedule: Some("0 3 * *".into()),
+                    ..args()
+                },
+                "--backup-schedule \"0 3 * *\" is not a cron schedule",
+            ),
+            (
+                GenerateArgs {
+                    backup_keep: Some("0".into()),
+                    ..on.clone()
+                },
+                "--backup-keep 0 is out of range: expected 1 to 1000",
+            ),
+            (
+                GenerateArgs {
+                    backup_keep: Some("many".into()),
+                    ..on.clone()
+                },
+                "--backup-keep \"many\" is not a whole number",
+            ),
+            (
+                GenerateArgs {
+                    restore_from: Some("latest".into()),
+                    existing_secret: Some("s".into()),
+                    ..args()
+                },
+                "--restore-from \"latest\" is not a backup name",
+            ),
+            (
+                GenerateArgs {
+                    restore_from: Some("20261125T030000Z".into()),
+                    ..args()
+                },
+                "--restore-from 20261125T030000Z needs --existing-secret",
+            ),
+        ] {
+            let e = format!("{:#}", pg(a).unwrap_err());
+            assert!(e.contains(want), "{e}");
+        }
+        assert!(
+            error(&on).contains("backups are not available for mysql yet"),
+            "engines without backups refuse the flag"
+        );
+        assert!(check_schedule("s", "@daily").is_ok());
+        assert!(check_schedule("s", "*/15 1-5 * JAN,FEB MON-FRI").is_ok());
     }
 
     #[test]

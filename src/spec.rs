@@ -24,8 +24,21 @@ pub struct Spec {
     pub anti_affinity: AntiAffinity,
     pub termination_grace_period_seconds: i64,
     pub labels: BTreeMap<String, String>,
+    /// Scheduled backups, if on.
+    pub backup: Option<BackupSpec>,
+    /// `--restore-from`: the output is what restores this backup into pod 0.
+    pub restore_from: Option<String>,
     /// The database and its own options.
     pub db: DbSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BackupSpec {
+    /// A cron schedule as CronJob takes it.
+    pub schedule: String,
+    pub storage: Storage,
+    /// Complete backups kept (at least 1).
+    pub keep: u32,
 }
 
 /// One variant per database, holding that database's options: an exhaustive `match` finds them.

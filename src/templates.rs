@@ -19,6 +19,8 @@ macro_rules! template {
 
 pub const TEMPLATES: &[(&str, &str)] = &[
     template!("_partials/identity.sh"),
+    template!("_partials/cluster.sh"),
+    template!("_partials/backup.sh"),
     template!("elasticsearch/elasticsearch.yml"),
     template!("elasticsearch/init-config.sh"),
     template!("elasticsearch/init-sysctl.sh"),
@@ -38,6 +40,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     template!("postgres/postgresql.conf"),
     template!("postgres/pg_hba.conf"),
     template!("postgres/init-data.sh"),
+    template!("postgres/backup.sh"),
     template!("redis/redis.conf"),
     template!("redis/init-config.sh"),
     template!("redis/readiness.sh"),

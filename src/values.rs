@@ -78,6 +78,7 @@ pub struct Values {
     /// The same keys as `mysql`.
     pub mariadb: Option<MysqlValues>,
     pub mongodb: Option<MongodbValues>,
+    pub backup: Option<BackupValues>,
     pub elasticsearch: Option<ElasticsearchValues>,
     pub postgres: Option<PostgresValues>,
 }
@@ -109,6 +110,17 @@ pub struct MysqlValues {
     /// `innodb_buffer_pool_size`; derived from the memory limit when unset.
     pub innodb_buffer_pool_size: Option<Scalar>,
     pub binlog_expire_logs_seconds: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BackupValues {
+    /// Cron schedule of the backup CronJob; unset or "none": no backups.
+    pub schedule: Option<String>,
+    pub storage_size: Option<Scalar>,
+    pub storage_class_name: Option<String>,
+    /// Complete backups kept.
+    pub keep: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -187,8 +199,15 @@ merge_struct!(Values {
     mysql,
     mariadb,
     mongodb,
+    backup,
     elasticsearch,
     postgres
+});
+merge_struct!(BackupValues {
+    schedule,
+    storage_size,
+    storage_class_name,
+    keep
 });
 merge_struct!(StorageValues { size, class_name });
 merge_struct!(ResourceValues {

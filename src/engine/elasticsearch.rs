@@ -310,6 +310,7 @@ impl Engine for Elasticsearch {
             max_unavailable: i32::from(spec.replicas >= 3),
             // Every node must be up to elect the first master: ordered start would never get there.
             pod_management_policy: "Parallel",
+            backup: None,
         })
     }
 }

@@ -101,6 +101,19 @@ pub struct Parts {
     /// `OrderedReady` where pod N needs pod N-1 (cloning); `Parallel` where members must all be
     /// able to start before any is Ready (quorum-based sets).
     pub pod_management_policy: &'static str,
+    /// The backup CronJob's container (when the spec has backups): its command and the mounts
+    /// of the pod's volumes it needs; the assembler adds the backups volume at `BACKUPS_DIR`.
+    pub backup: Option<Container>,
+}
+
+/// Where backups live in the backup and restore Jobs' containers.
+pub const BACKUPS_DIR: &str = "/backups";
+
+/// What `_partials/backup.sh` reads from a template context (`backup`).
+#[derive(Debug, Serialize)]
+pub struct BackupContext {
+    pub dir: &'static str,
+    pub keep: u32,
 }
 
 pub trait Engine: Sync {
@@ -125,6 +138,11 @@ pub trait Engine: Sync {
     }
     /// The most replicas the database supports in this topology.
     fn max_replicas(&self) -> u32;
+    /// Whether the engine takes scheduled backups (`backup.sh`, `Parts::backup`) and restores
+    /// them into pod 0 (init-data with `RESTORE_FROM`).
+    fn backups(&self) -> bool {
+        false
+    }
     /// The database's parts for `spec`.
     fn parts(&self, spec: &Spec) -> Result<Parts>;
 }

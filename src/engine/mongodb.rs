@@ -241,6 +241,7 @@ impl Engine for MongoDb {
             // Every member must be able to start (and answer pod 0) before any is Ready: with
             // ordered start, a member that cannot become secondary alone would block the others.
             pod_management_policy: "Parallel",
+            backup: None,
         })
     }
 }

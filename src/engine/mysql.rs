@@ -345,6 +345,7 @@ impl Engine for Mysql {
             max_unavailable: 1,
             // Pod N clones a running N-1 on its first start.
             pod_management_policy: "OrderedReady",
+            backup: None,
         })
     }
 }

@@ -6,7 +6,9 @@ use anyhow::{Result, bail};
 use k8s_openapi::api::core::v1::{Container, EnvVar, Lifecycle, LifecycleHandler, Probe};
 use serde::Serialize;
 
-use super::{Engine, Parts, Port, render_files, volumes};
+use super::{
+    BACKUPS_DIR, BackupContext, Engine, Parts, Port, render_files, small_resources, volumes,
+};
 use crate::k8s::{empty_dir, exec, mount};
 use crate::names::Names;
 use crate::spec::{DbSpec, PostgresSpec, Spec};
@@ -68,6 +70,8 @@ struct Context<'a> {
     keys: Keys,
     users: Users,
     peer_wait_seconds: u32,
+    /// Set when the spec has backups (backup.sh).
+    backup: Option<BackupContext>,
 }
 
 const RUN: &str = "run";
@@ -81,6 +85,10 @@ impl Engine for Postgres {
     /// max_wal_senders is 10: each standby streams with one.
     fn max_replicas(&self) -> u32 {
         10
+    }
+
+    fn backups(&self) -> bool {
+        true
     }
 
     fn parts(&self, spec: &Spec) -> Result<Parts> {
@@ -105,9 +113,16 @@ impl Engine for Postgres {
                 replication: "replication",
             },
             peer_wait_seconds: 300,
+            backup: spec.backup.as_ref().map(|b| BackupContext {
+                dir: BACKUPS_DIR,
+                keep: b.keep,
+            }),
         };
         let config = render_files(&["postgres/postgresql.conf", "postgres/pg_hba.conf"], &ctx)?;
-        let scripts = render_files(&["postgres/init-data.sh"], &ctx)?;
+        let mut scripts = render_files(&["postgres/init-data.sh"], &ctx)?;
+        if ctx.backup.is_some() {
+            scripts.extend(render_files(&["postgres/backup.sh"], &ctx)?);
+        }
 
         let image = spec.image.reference.clone();
         let init_data = Container {
@@ -190,6 +205,19 @@ impl Engine for Postgres {
             max_unavailable: 1,
             // Pod N clones a running N-1 on its first start.
             pod_management_policy: "OrderedReady",
+            backup: spec.backup.as_ref().map(|_| Container {
+                name: "backup".into(),
+                image: Some(spec.image.reference.clone()),
+                command: Some(vec!["bash".into(), format!("{}/backup.sh", PATHS.scripts)]),
+                volume_mounts: Some(vec![
+                    mount(volumes::SCRIPTS, PATHS.scripts, true),
+                    mount(volumes::CREDENTIALS, PATHS.credentials, true),
+                    mount(TMP, "/tmp", false),
+                ]),
+                // pg_basebackup streams and gzip compresses: little memory, some CPU.
+                resources: Some(small_resources("250m", "128Mi", "512Mi")),
+                ..Default::default()
+            }),
         })
     }
 }

@@ -151,6 +151,7 @@ impl Engine for Redis {
             single_writer: true,
             max_unavailable: 1,
             pod_management_policy: "OrderedReady",
+            backup: None,
         })
     }
 }

@@ -2,9 +2,10 @@
 //! the checksum annotation and the order of objects. One builder function per kind.
 
 use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, EmptyDirVolumeSource, ExecAction, Probe, Secret, Service, TCPSocketAction, Volume,
-    VolumeMount,
+    ConfigMap, EmptyDirVolumeSource, ExecAction, PersistentVolumeClaim, Probe, Secret, Service,
+    TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -15,6 +16,7 @@ use crate::engine::Parts;
 use crate::labels::Labels;
 use crate::spec::{Credentials, Spec};
 
+mod backup;
 mod config;
 mod pdb;
 mod service;
@@ -31,6 +33,9 @@ pub enum Manifest {
     Service(Service),
     StatefulSet(StatefulSet),
     PodDisruptionBudget(PodDisruptionBudget),
+    PersistentVolumeClaim(PersistentVolumeClaim),
+    CronJob(CronJob),
+    Job(Job),
 }
 
 impl Manifest {
@@ -41,6 +46,9 @@ impl Manifest {
             Manifest::Service(_) => "Service",
             Manifest::StatefulSet(_) => "StatefulSet",
             Manifest::PodDisruptionBudget(_) => "PodDisruptionBudget",
+            Manifest::PersistentVolumeClaim(_) => "PersistentVolumeClaim",
+            Manifest::CronJob(_) => "CronJob",
+            Manifest::Job(_) => "Job",
         }
     }
 
@@ -51,6 +59,9 @@ impl Manifest {
             Manifest::Service(o) => &o.metadata,
             Manifest::StatefulSet(o) => &o.metadata,
             Manifest::PodDisruptionBudget(o) => &o.metadata,
+            Manifest::PersistentVolumeClaim(o) => &o.metadata,
+            Manifest::CronJob(o) => &o.metadata,
+            Manifest::Job(o) => &o.metadata,
         }
     }
 
@@ -60,7 +71,9 @@ impl Manifest {
 }
 
 /// Every object of one instance, in apply order: credentials and configuration first, then the
-/// Services (the headless one before the StatefulSet that names it), the StatefulSet, the PDB.
+/// Services (the headless one before the StatefulSet that names it), the StatefulSet, the PDB,
+/// then the backups' claim and CronJob. With `--restore-from`: the ConfigMaps, pod 0's claim and
+/// the restore Job instead.
 pub fn assemble(spec: &Spec, parts: &Parts) -> Vec<Manifest> {
     let labels = Labels {
         db: spec.db.kind().as_str(),
@@ -68,6 +81,9 @@ pub fn assemble(spec: &Spec, parts: &Parts) -> Vec<Manifest> {
         version: &spec.image.version,
         user: &spec.labels,
     };
+    if let Some(name) = &spec.restore_from {
+        return restore(spec, parts, &labels, name);
+    }
     let mut out = Vec::new();
     if let Credentials::Generated(values) = &spec.credentials {
         out.push(Manifest::Secret(config::secret(spec, &labels, values)));
@@ -99,7 +115,42 @@ pub fn assemble(spec: &Spec, parts: &Parts) -> Vec<Manifest> {
             parts.max_unavailable,
         )));
     }
+    if let Some(b) = &spec.backup {
+        out.push(Manifest::PersistentVolumeClaim(backup::claim(
+            spec,
+            &spec.names.backups,
+            labels.job("backup"),
+            &b.storage,
+        )));
+        out.push(Manifest::CronJob(backup::cronjob(spec, &labels, parts, b)));
+    }
     out
+}
+
+/// What restores backup `name` into a fresh set: the ConfigMaps the Job runs, pod 0's claim
+/// (the StatefulSet adopts it) and the Job that fills it.
+fn restore(spec: &Spec, parts: &Parts, labels: &Labels, name: &str) -> Vec<Manifest> {
+    vec![
+        Manifest::ConfigMap(config::config_map(
+            spec,
+            labels,
+            &spec.names.config,
+            &parts.config,
+        )),
+        Manifest::ConfigMap(config::config_map(
+            spec,
+            labels,
+            &spec.names.scripts,
+            &parts.scripts,
+        )),
+        Manifest::PersistentVolumeClaim(backup::claim(
+            spec,
+            &format!("{}-{}", crate::engine::volumes::DATA, spec.names.pod(0)),
+            labels.selector(),
+            &spec.storage,
+        )),
+        Manifest::Job(backup::restore_job(spec, labels, parts, name)),
+    ]
 }
 
 /// Metadata of a top-level object: name, namespace (if any) and the full label set.

@@ -20,7 +20,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use super::{checksum, object_meta};
 use crate::engine::{Parts, volumes};
 use crate::labels::Labels;
-use crate::spec::Spec;
+use crate::spec::{Spec, Storage};
 use crate::values::AntiAffinity;
 
 /// Pod-template annotation holding the checksum of the ConfigMaps.
@@ -68,6 +68,31 @@ pub fn statefulset(spec: &Spec, labels: &Labels, parts: &Parts) -> StatefulSet {
 }
 
 fn pod_spec(spec: &Spec, parts: &Parts, selector: &LabelSelector) -> PodSpec {
+    PodSpec {
+        affinity: Some(affinity(spec, selector)),
+        topology_spread_constraints: Some(vec![TopologySpreadConstraint {
+            max_skew: 1,
+            topology_key: "topology.kubernetes.io/zone".into(),
+            when_unsatisfiable: "ScheduleAnyway".into(),
+            label_selector: Some(selector.clone()),
+            ..Default::default()
+        }]),
+        init_containers: Some(
+            parts
+                .init_containers
+                .iter()
+                .map(|c| harden(spec, c))
+                .collect(),
+        ),
+        containers: parts.containers.iter().map(|c| harden(spec, c)).collect(),
+        ..base_pod_spec(spec, parts)
+    }
+}
+
+/// What every pod of the instance shares (the StatefulSet's and the backup and restore Jobs'):
+/// the ConfigMaps, the credentials and the engine's volumes, the restricted security context as
+/// the image's user, no service account token, no service links. No containers.
+pub(super) fn base_pod_spec(spec: &Spec, parts: &Parts) -> PodSpec {
     let uid = parts.user_id;
     let mut volumes = vec![
         config_map_volume(volumes::CONFIG, &spec.names.config, 0o444),
@@ -99,22 +124,6 @@ fn pod_spec(spec: &Spec, parts: &Parts, selector: &LabelSelector) -> PodSpec {
             }),
             ..Default::default()
         }),
-        affinity: Some(affinity(spec, selector)),
-        topology_spread_constraints: Some(vec![TopologySpreadConstraint {
-            max_skew: 1,
-            topology_key: "topology.kubernetes.io/zone".into(),
-            when_unsatisfiable: "ScheduleAnyway".into(),
-            label_selector: Some(selector.clone()),
-            ..Default::default()
-        }]),
-        init_containers: Some(
-            parts
-                .init_containers
-                .iter()
-                .map(|c| harden(spec, c))
-                .collect(),
-        ),
-        containers: parts.containers.iter().map(|c| harden(spec, c)).collect(),
         volumes: Some(volumes),
         ..Default::default()
     }
@@ -122,7 +131,7 @@ fn pod_spec(spec: &Spec, parts: &Parts, selector: &LabelSelector) -> PodSpec {
 
 /// What every container gets: the pod's identity from the downward API, resources, and a
 /// restricted security context.
-fn harden(spec: &Spec, c: &Container) -> Container {
+pub(super) fn harden(spec: &Spec, c: &Container) -> Container {
     let field = |name: &str, path: &str| EnvVar {
         name: name.into(),
         value_from: Some(EnvVarSource {
@@ -218,16 +227,21 @@ fn claim(spec: &Spec, labels: &Labels) -> PersistentVolumeClaim {
             labels: Some(labels.selector()),
             ..Default::default()
         },
-        spec: Some(PersistentVolumeClaimSpec {
-            access_modes: Some(vec!["ReadWriteOnce".into()]),
-            storage_class_name: spec.storage.class_name.clone(),
-            resources: Some(VolumeResourceRequirements {
-                requests: Some(BTreeMap::from([(
-                    "storage".to_owned(),
-                    Quantity(spec.storage.size.to_string()),
-                )])),
-                ..Default::default()
-            }),
+        spec: Some(claim_spec(&spec.storage)),
+        ..Default::default()
+    }
+}
+
+/// A ReadWriteOnce claim of `storage`.
+pub(super) fn claim_spec(storage: &Storage) -> PersistentVolumeClaimSpec {
+    PersistentVolumeClaimSpec {
+        access_modes: Some(vec!["ReadWriteOnce".into()]),
+        storage_class_name: storage.class_name.clone(),
+        resources: Some(VolumeResourceRequirements {
+            requests: Some(BTreeMap::from([(
+                "storage".to_owned(),
+                Quantity(storage.size.to_string()),
+            )])),
             ..Default::default()
         }),
         ..Default::default()

@@ -125,6 +125,9 @@ pub fn preflight(profiles: &[&Profile]) -> Result<(), String> {
 
 static RUNS: AtomicU32 = AtomicU32::new(0);
 
+/// The slot (network namespace, sandbox, work directory) a Job's pod runs in.
+const JOB: u32 = 60;
+
 /// A pod's "pause" process: PID 1 of the pod's PID namespace (in its network, IPC and UTS
 /// namespaces), which every container and exec enters.
 struct Sandbox {
@@ -150,6 +153,10 @@ pub struct Cluster {
     pods: BTreeMap<u32, Vec<Child>>,
     /// Each existing pod's sandbox, which holds its PID, IPC and UTS namespaces.
     sandboxes: BTreeMap<u32, Sandbox>,
+    /// While `run_job` runs: the Job's pod spec, in slot `JOB`.
+    job: Option<PodSpec>,
+    /// The backup CronJob's pod spec, if the manifest has one.
+    pub backup_job: Option<PodSpec>,
     profile: &'static Profile,
 }
 
@@ -182,6 +189,7 @@ impl Cluster {
         std::fs::create_dir_all(work.join("pods")).unwrap();
 
         let mut sts = None;
+        let mut backup_job = None;
         let mut objects = BTreeMap::new();
         let mut headless = String::new();
         for doc in docs {
@@ -211,7 +219,16 @@ impl Cluster {
                         headless = svc.metadata.name.clone().unwrap();
                     }
                 }
-                Manifest::PodDisruptionBudget(_) => {}
+                Manifest::PodDisruptionBudget(_) | Manifest::PersistentVolumeClaim(_) => {}
+                Manifest::CronJob(cj) => {
+                    backup_job = cj
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.job_template.spec.as_ref())
+                        .and_then(|j| j.template.spec.clone());
+                }
+                // A restore Job comes with `--restore-from`, in a manifest of its own.
+                Manifest::Job(_) => {}
             }
         }
         let sts = sts.expect("one StatefulSet");
@@ -240,6 +257,8 @@ impl Cluster {
             objects,
             pods: BTreeMap::new(),
             sandboxes: BTreeMap::new(),
+            job: None,
+            backup_job,
             profile: profile(&image),
         };
         // The island: a bridge in its own namespace; the host never routes into the subnet.
@@ -256,6 +275,9 @@ impl Cluster {
     }
 
     pub fn pod_name(&self, ordinal: u32) -> String {
+        if ordinal == JOB {
+            return format!("{}-job", self.name);
+        }
         format!("{}-{ordinal}", self.name)
     }
 
@@ -277,6 +299,20 @@ impl Cluster {
         self.work.join("pods").join(ordinal.to_string())
     }
 
+    /// The backups' claim.
+    pub fn backups(&self) -> PathBuf {
+        self.work.join("backups")
+    }
+
+    /// The directory behind a claim a Job names: a pod's data (`data-<name>-<ordinal>`) or the
+    /// backups'.
+    fn claim_dir(&self, claim: &str) -> PathBuf {
+        match claim.strip_prefix(&format!("data-{}-", self.name)) {
+            Some(n) => self.volume(n.parse().expect("a pod's claim")),
+            None => self.backups(),
+        }
+    }
+
     /// The pod's volume (its PVC): survives pod restarts until `wipe_volume`.
     pub fn volume(&self, ordinal: u32) -> PathBuf {
         self.pod_dir(ordinal).join("pv")
@@ -284,7 +320,8 @@ impl Cluster {
 
     fn write_hosts(&self) {
         let mut hosts = String::from("127.0.0.1 localhost\n");
-        for &o in self.pods.keys() {
+        // A Job's pod is no member of the headless Service.
+        for &o in self.pods.keys().filter(|&&o| o != JOB) {
             let short = format!("{}.{}", self.pod_name(o), self.headless);
             writeln!(
                 hosts,
@@ -302,6 +339,9 @@ impl Cluster {
     }
 
     fn pod_spec(&self) -> &PodSpec {
+        if let Some(job) = &self.job {
+            return job;
+        }
         let template = &self.sts.spec.as_ref().expect("a StatefulSet spec").template;
         template.spec.as_ref().expect("a pod spec")
     }
@@ -365,7 +405,12 @@ impl Cluster {
         }
         for m in c.volume_mounts.iter().flatten() {
             let vol = pod.volumes.iter().flatten().find(|v| v.name == m.name);
-            let src: PathBuf = if m.name == "data" {
+            let claim = vol
+                .and_then(|v| v.persistent_volume_claim.as_ref())
+                .map(|c| c.claim_name.as_str());
+            let src: PathBuf = if let Some(claim) = claim {
+                self.claim_dir(claim)
+            } else if m.name == "data" {
                 let pv = self.volume(ordinal);
                 match &m.sub_path {
                     Some(sub) => {
@@ -563,11 +608,16 @@ impl Cluster {
                 p.display()
             ));
         }
-        std::fs::create_dir_all(self.volume(ordinal)).unwrap();
-        must(&format!(
-            "chown {fs_group}:{fs_group} {}",
-            self.volume(ordinal).display()
-        ));
+        // What kubelet does with fsGroup: the pod's claims belong to its group.
+        let claims =
+            pod.volumes.iter().flatten().filter_map(|v| {
+                Some(self.claim_dir(&v.persistent_volume_claim.as_ref()?.claim_name))
+            });
+        let dirs: Vec<PathBuf> = claims.chain([self.volume(ordinal)]).collect();
+        for dir in dirs {
+            std::fs::create_dir_all(&dir).unwrap();
+            must(&format!("chown {fs_group}:{fs_group} {}", dir.display()));
+        }
         for obj in self.objects.values() {
             must(&format!(
                 "chgrp -R {fs_group} {0} && chmod 0755 {0} && chmod 0444 {0}/* && chmod 0555 {0}/*.sh 2>/dev/null || true",
@@ -768,6 +818,26 @@ impl Cluster {
             self.pod_dir(ordinal).join("ctr").display()
         ));
         self.write_hosts();
+    }
+
+    /// Runs a Job's pod to its end (init containers, then its containers), like the Job
+    /// controller with backoffLimit 0; its combined output, or `Err` with it when a container
+    /// failed.
+    pub fn run_job(&mut self, pod: &PodSpec) -> Result<String, String> {
+        self.job = Some(pod.clone());
+        let result = self.try_start_pod(JOB).and_then(|mut log| {
+            let mut ok = true;
+            for mut child in self.pods.insert(JOB, Vec::new()).unwrap_or_default() {
+                ok &= child.wait().is_ok_and(|s| s.success());
+            }
+            for c in &pod.containers {
+                log.push_str(&self.log(JOB, &c.name));
+            }
+            if ok { Ok(log) } else { Err(log) }
+        });
+        self.stop_pod(JOB);
+        self.job = None;
+        result
     }
 
     /// Empties the pod's volume (a lost or replaced PersistentVolume).

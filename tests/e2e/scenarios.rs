@@ -31,19 +31,27 @@ pub trait Db {
 
 /// The manifest for `replicas` pods, in podsim; None when the suite is skipped on purpose.
 pub fn cluster<D: Db>(replicas: u32) -> Option<Cluster> {
+    cluster_with::<D>(GenerateArgs {
+        replicas: Some(replicas.to_string()),
+        ..Default::default()
+    })
+}
+
+/// The manifest of these flags, in podsim; None when the suite is skipped on purpose.
+pub fn cluster_with<D: Db>(args: GenerateArgs) -> Option<Cluster> {
     if !ready_to_run(&[profile(D::IMAGE)]) {
         return None;
     }
-    let args = GenerateArgs {
-        replicas: Some(replicas.to_string()),
-        ..Default::default()
-    };
+    Some(Cluster::new(&generate::<D>(&args), "cluster.local"))
+}
+
+/// The objects sts-gen generates for these flags, with `D::PASSWORD` for every password.
+pub fn generate<D: Db>(args: &GenerateArgs) -> Vec<sts_gen::k8s::Manifest> {
     let password = |_len: usize| Ok(D::PASSWORD.to_owned());
-    let spec = sts_gen::resolve::resolve_with(D::KIND, &args, &password)
+    let spec = sts_gen::resolve::resolve_with(D::KIND, args, &password)
         .unwrap()
         .spec;
-    let docs = sts_gen::generate(&spec).unwrap();
-    Some(Cluster::new(&docs, "cluster.local"))
+    sts_gen::generate(&spec).unwrap()
 }
 
 /// Pods 0..n in order, each after the previous one is Ready, with item 1 written once pod 0 is

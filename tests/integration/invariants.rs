@@ -4,7 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use clap::ValueEnum;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use sts_gen::cli::{DbKind, GenerateArgs};
 use sts_gen::k8s::Manifest;
@@ -35,6 +36,30 @@ fn matrix() -> Vec<(String, Vec<Manifest>)> {
                         format!("{db:?} preset={preset:?} replicas={replicas} ns={namespace:?}");
                     out.push((what, sts_gen::generate(&spec).unwrap()));
                 }
+            }
+        }
+        // Backups on, and the restore output, where the engine has them.
+        if sts_gen::engine::for_kind(db).backups() {
+            for extra in [
+                GenerateArgs {
+                    backup_schedule: Some("@daily".into()),
+                    ..Default::default()
+                },
+                GenerateArgs {
+                    restore_from: Some("20261125T030000Z".into()),
+                    existing_secret: Some("creds".into()),
+                    namespace: Some("data".into()),
+                    ..Default::default()
+                },
+            ] {
+                let spec = sts_gen::resolve::resolve_with(db, &extra, &password)
+                    .unwrap()
+                    .spec;
+                let what = format!(
+                    "{db:?} backup={:?} restore={:?}",
+                    extra.backup_schedule, extra.restore_from
+                );
+                out.push((what, sts_gen::generate(&spec).unwrap()));
             }
         }
     }
@@ -74,6 +99,11 @@ fn parse_stream(text: &str) -> Vec<Manifest> {
                 "PodDisruptionBudget" => Manifest::PodDisruptionBudget(
                     serde_saphyr::from_str::<PodDisruptionBudget>(doc).unwrap(),
                 ),
+                "PersistentVolumeClaim" => Manifest::PersistentVolumeClaim(
+                    serde_saphyr::from_str::<PersistentVolumeClaim>(doc).unwrap(),
+                ),
+                "CronJob" => Manifest::CronJob(serde_saphyr::from_str::<CronJob>(doc).unwrap()),
+                "Job" => Manifest::Job(serde_saphyr::from_str::<Job>(doc).unwrap()),
                 other => panic!("unexpected kind {other}"),
             }
         })
@@ -125,6 +155,9 @@ fn config_maps(docs: &[Manifest]) -> Vec<&ConfigMap> {
 #[test]
 fn objects_are_wired_together() {
     for (what, docs) in matrix() {
+        if what.contains("restore=Some") {
+            continue; // no StatefulSet: see jobs_are_wired_together
+        }
         let sts = statefulset(&docs);
         let spec = sts.spec.as_ref().unwrap();
         let template = &spec.template;
@@ -459,4 +492,80 @@ fn mariadb_gtid_contains_compares_every_domain() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// The backup CronJob and the restore Job: every mount names a volume of the pod, every claim
+/// exists (or is pod 0's, which the restore output creates with the claim template's labels), and
+/// no Job pod carries the labels the Services and the StatefulSet select.
+#[test]
+fn jobs_are_wired_together() {
+    let mut seen = 0;
+    for (what, docs) in matrix() {
+        let claims: BTreeMap<&str, &PersistentVolumeClaim> = docs
+            .iter()
+            .filter_map(|d| match d {
+                Manifest::PersistentVolumeClaim(c) => Some((c.metadata.name.as_deref()?, c)),
+                _ => None,
+            })
+            .collect();
+        let pods: Vec<_> = docs
+            .iter()
+            .filter_map(|d| match d {
+                Manifest::CronJob(c) => c.spec.as_ref()?.job_template.spec.as_ref(),
+                Manifest::Job(j) => j.spec.as_ref(),
+                _ => None,
+            })
+            .map(|j| &j.template)
+            .collect();
+        for template in pods {
+            seen += 1;
+            let labels = template.metadata.as_ref().unwrap().labels.as_ref().unwrap();
+            assert_ne!(
+                labels
+                    .get("app.kubernetes.io/component")
+                    .map(String::as_str),
+                Some("database"),
+                "{what}: a Job pod is not selected as a database pod"
+            );
+            let pod = template.spec.as_ref().unwrap();
+            assert_eq!(pod.restart_policy.as_deref(), Some("Never"), "{what}");
+            let volumes: BTreeSet<&str> = pod
+                .volumes
+                .iter()
+                .flatten()
+                .map(|v| v.name.as_str())
+                .collect();
+            let containers = pod.init_containers.iter().flatten().chain(&pod.containers);
+            for c in containers {
+                for m in c.volume_mounts.iter().flatten() {
+                    assert!(
+                        volumes.contains(m.name.as_str()),
+                        "{what}: {} mounts {}",
+                        c.name,
+                        m.name
+                    );
+                }
+            }
+            for v in pod.volumes.iter().flatten() {
+                if let Some(pvc) = &v.persistent_volume_claim {
+                    let known = claims.contains_key(pvc.claim_name.as_str())
+                        // The backups' claim exists already: the set that took them made it.
+                        || pvc.claim_name == "postgres-backups";
+                    assert!(known, "{what}: claim {} is in the output", pvc.claim_name);
+                }
+            }
+        }
+        if what.contains("restore=Some") {
+            let pod0 = claims.get("data-postgres-0").expect("pod 0's claim");
+            let labels = pod0.metadata.labels.as_ref().unwrap();
+            assert_eq!(
+                labels
+                    .get("app.kubernetes.io/component")
+                    .map(String::as_str),
+                Some("database"),
+                "{what}: pod 0's claim has the claim template's labels"
+            );
+        }
+    }
+    assert!(seen >= 2, "the matrix has backup and restore Jobs");
 }
