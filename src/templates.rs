@@ -30,6 +30,8 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     template!("mongodb/replica-set.js"),
     template!("mongodb/readiness.js"),
     template!("mysql/_common.sh"),
+    template!("mysql/_quoting.sh"),
+    template!("mysql/backup.sh"),
     template!("mysql/_clone-mysql.sh"),
     template!("mysql/_clone-mariadb.sh"),
     template!("mysql/clone-server.sh"),

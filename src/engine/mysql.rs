@@ -14,7 +14,9 @@ use anyhow::{Result, bail};
 use k8s_openapi::api::core::v1::{Container, Probe, VolumeMount};
 use serde::Serialize;
 
-use super::{Engine, Parts, Port, render_files, small_resources, volumes};
+use super::{
+    BACKUPS_DIR, BackupContext, Engine, Parts, Port, render_files, small_resources, volumes,
+};
 use crate::k8s::{empty_dir, exec, mount};
 use crate::names::Names;
 use crate::spec::{DbSpec, MysqlSpec, Spec};
@@ -43,6 +45,8 @@ pub struct Flavor {
     ping_login: &'static [&'static str],
     /// Replicas fetch their data from a peer's `clone-server` sidecar (port `clone`).
     clone_server: bool,
+    /// Scheduled backups through a replica's clone-server, and restores into pod 0.
+    backups: bool,
 }
 
 pub struct Mysql {
@@ -64,6 +68,7 @@ pub static MYSQL: Mysql = Mysql {
         clone_host: "%",
         ping_login: &[],
         clone_server: false,
+        backups: false,
     },
 };
 
@@ -85,6 +90,7 @@ pub static MARIADB: Mysql = Mysql {
         // (unix_socket, no privileges).
         ping_login: &["--user=mysql"],
         clone_server: true,
+        backups: true,
     },
 };
 
@@ -167,6 +173,8 @@ struct Context<'a> {
     users: Users,
     /// How long a new pod waits for a peer to clone from before its init container fails.
     peer_wait_seconds: u32,
+    /// Set when the spec has backups (backup.sh).
+    backup: Option<BackupContext>,
 }
 
 #[derive(Serialize)]
@@ -200,6 +208,10 @@ impl Engine for Mysql {
         32
     }
 
+    fn backups(&self) -> bool {
+        self.flavor.backups
+    }
+
     fn parts(&self, spec: &Spec) -> Result<Parts> {
         let f = &self.flavor;
         let my = match (&spec.db, f.mariadb) {
@@ -215,6 +227,9 @@ impl Engine for Mysql {
         let mut scripts = render_files(&SCRIPT_IDS, &ctx)?;
         if f.clone_server {
             scripts.extend(render_files(&[CLONE_SERVER_SCRIPT], &ctx)?);
+        }
+        if ctx.backup.is_some() {
+            scripts.extend(render_files(&["mysql/backup.sh"], &ctx)?);
         }
 
         let image = spec.image.reference.clone();
@@ -345,7 +360,20 @@ impl Engine for Mysql {
             max_unavailable: 1,
             // Pod N clones a running N-1 on its first start.
             pod_management_policy: "OrderedReady",
-            backup: None,
+            backup: spec.backup.as_ref().map(|_| Container {
+                name: "backup".into(),
+                image: Some(spec.image.reference.clone()),
+                command: Some(script("backup.sh")),
+                volume_mounts: Some(vec![
+                    mount(volumes::SCRIPTS, PATHS.scripts_dir, true),
+                    mount(volumes::CREDENTIALS, PATHS.credentials, true),
+                    mount(TMP, "/tmp", false),
+                ]),
+                // Unpacking the stream needs little; preparing it applies the copied redo log
+                // with mariadb-backup's default 100M buffer.
+                resources: Some(small_resources("250m", "256Mi", "1Gi")),
+                ..Default::default()
+            }),
         })
     }
 }
@@ -375,5 +403,9 @@ fn context<'a>(flavor: &'a Flavor, spec: &'a Spec, my: &MysqlSpec) -> Context<'a
             clone: "clone",
         },
         peer_wait_seconds: 300,
+        backup: spec.backup.as_ref().map(|b| BackupContext {
+            dir: BACKUPS_DIR,
+            keep: b.keep,
+        }),
     }
 }

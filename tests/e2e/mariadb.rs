@@ -259,3 +259,8 @@ fn mariadb_wiped_replica_reclones_and_catches_up() {
 fn mariadb_restarted_primary_is_not_reinitialised_and_replicas_reconnect() {
     scenarios::restarted_primary_keeps_its_data::<Mariadb>();
 }
+
+#[test]
+fn mariadb_backup_restores_into_a_fresh_set() {
+    scenarios::backup_restores_into_a_fresh_set::<Mariadb>();
+}

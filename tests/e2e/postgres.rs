@@ -1,6 +1,6 @@
 //! PostgreSQL: streaming replication from pod 0, clones with pg_basebackup.
 
-use sts_gen::cli::{DbKind, GenerateArgs};
+use sts_gen::cli::DbKind;
 
 use crate::eventually;
 use crate::podsim::Cluster;
@@ -126,77 +126,7 @@ fn postgres_restarted_primary_is_not_reinitialised_and_replicas_reconnect() {
     scenarios::restarted_primary_keeps_its_data::<Postgres>();
 }
 
-/// The backup CronJob's command copies a standby; everything is lost; the restore Job fills a
-/// fresh pod 0 from the backup, and the fresh set serves what was written before the backup.
 #[test]
 fn postgres_backup_restores_into_a_fresh_set() {
-    let args = GenerateArgs {
-        replicas: Some("3".into()),
-        backup_schedule: Some("0 3 * * *".into()),
-        backup_keep: Some("2".into()),
-        ..Default::default()
-    };
-    let Some(mut c) = scenarios::cluster_with::<Postgres>(args.clone()) else {
-        return;
-    };
-    bootstrap::<Postgres>(&mut c, 3);
-    Postgres::write(&c, 2);
-    let job = c.backup_job.clone().expect("a backup CronJob");
-    let mut names = Vec::new();
-    for _ in 0..3 {
-        let log = c
-            .run_job(&job)
-            .unwrap_or_else(|e| panic!("backup failed: {e}"));
-        assert!(
-            log.contains("backing up postgres-2") && log.contains("complete"),
-            "a standby is copied, not the primary: {log}"
-        );
-        let mut now: Vec<String> = std::fs::read_dir(c.backups())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        now.sort();
-        names = now;
-    }
-    assert_eq!(names.len(), 2, "keep 2: the oldest went ({names:?})");
-    Postgres::write(&c, 3); // after the backups: not in them
-
-    // Everything lost but the backups.
-    for o in [2, 1, 0] {
-        c.stop_pod(o);
-        c.wipe_volume(o);
-    }
-    let restore = scenarios::generate::<Postgres>(&GenerateArgs {
-        restore_from: Some(names[1].clone()),
-        existing_secret: Some("postgres-credentials".into()),
-        ..args
-    });
-    let job = restore
-        .iter()
-        .find_map(|d| match d {
-            sts_gen::k8s::Manifest::Job(j) => j.spec.as_ref()?.template.spec.clone(),
-            _ => None,
-        })
-        .expect("a restore Job");
-    let log = c
-        .run_job(&job)
-        .unwrap_or_else(|e| panic!("restore failed: {e}"));
-    assert!(log.contains("restored"), "{log}");
-    let log = c.start_pod(0);
-    assert!(
-        Postgres::resumed(&log),
-        "pod 0 starts on the restored data: {log}"
-    );
-    c.wait_ready(0, scenarios::READY);
-    assert_eq!(
-        Postgres::items(&c, 0),
-        "1,2",
-        "the backup's data, not the later write"
-    );
-    Postgres::write(&c, 4);
-    for o in [1, 2] {
-        c.start_pod(o);
-        c.wait_ready(o, scenarios::READY);
-        assert_eq!(eventually(30, "1,2,4", || Postgres::items(&c, o)), "1,2,4");
-    }
+    scenarios::backup_restores_into_a_fresh_set::<Postgres>();
 }

@@ -133,3 +133,74 @@ pub fn restarted_primary_keeps_its_data<D: Db>() {
         );
     }
 }
+
+/// The backup CronJob's command copies a standby; everything is lost; the restore Job fills a
+/// fresh pod 0 from the backup, and the fresh set serves what was written before the backup.
+pub fn backup_restores_into_a_fresh_set<D: Db>() {
+    let args = GenerateArgs {
+        replicas: Some("3".into()),
+        backup_schedule: Some("0 3 * * *".into()),
+        backup_keep: Some("2".into()),
+        ..Default::default()
+    };
+    let Some(mut c) = cluster_with::<D>(args.clone()) else {
+        return;
+    };
+    bootstrap::<D>(&mut c, 3);
+    D::write(&c, 2);
+    let job = c.backup_job.clone().expect("a backup CronJob");
+    let mut names = Vec::new();
+    for _ in 0..3 {
+        let log = c
+            .run_job(&job)
+            .unwrap_or_else(|e| panic!("backup failed: {e}"));
+        assert!(
+            log.contains(&format!("backing up {}", c.pod_name(2))) && log.contains("complete"),
+            "a standby is copied, not the primary: {log}"
+        );
+        let mut now: Vec<String> = std::fs::read_dir(c.backups())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        now.sort();
+        names = now;
+    }
+    assert_eq!(names.len(), 2, "keep 2: the oldest went ({names:?})");
+    D::write(&c, 3); // after the backups: not in them
+
+    // Everything lost but the backups.
+    for o in [2, 1, 0] {
+        c.stop_pod(o);
+        c.wipe_volume(o);
+    }
+    let restore = generate::<D>(&GenerateArgs {
+        restore_from: Some(names[1].clone()),
+        existing_secret: Some(format!("{}-credentials", D::KIND.as_str())),
+        ..args
+    });
+    let job = restore
+        .iter()
+        .find_map(|d| match d {
+            sts_gen::k8s::Manifest::Job(j) => j.spec.as_ref()?.template.spec.clone(),
+            _ => None,
+        })
+        .expect("a restore Job");
+    let log = c
+        .run_job(&job)
+        .unwrap_or_else(|e| panic!("restore failed: {e}"));
+    assert!(log.contains("restored"), "{log}");
+    let log = c.start_pod(0);
+    assert!(D::resumed(&log), "pod 0 starts on the restored data: {log}");
+    c.wait_ready(0, READY);
+    assert_eq!(
+        D::items(&c, 0),
+        "1,2",
+        "the backup's data, not the later write"
+    );
+    D::write(&c, 4);
+    for o in [1, 2] {
+        c.start_pod(o);
+        c.wait_ready(o, READY);
+        assert_eq!(eventually(30, "1,2,4", || D::items(&c, o)), "1,2,4");
+    }
+}

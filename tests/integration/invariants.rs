@@ -517,9 +517,11 @@ fn jobs_are_wired_together() {
             })
             .map(|j| &j.template)
             .collect();
+        let mut instance = String::new();
         for template in pods {
             seen += 1;
             let labels = template.metadata.as_ref().unwrap().labels.as_ref().unwrap();
+            instance = labels["app.kubernetes.io/instance"].clone();
             assert_ne!(
                 labels
                     .get("app.kubernetes.io/component")
@@ -550,13 +552,15 @@ fn jobs_are_wired_together() {
                 if let Some(pvc) = &v.persistent_volume_claim {
                     let known = claims.contains_key(pvc.claim_name.as_str())
                         // The backups' claim exists already: the set that took them made it.
-                        || pvc.claim_name == "postgres-backups";
+                        || pvc.claim_name == format!("{instance}-backups");
                     assert!(known, "{what}: claim {} is in the output", pvc.claim_name);
                 }
             }
         }
         if what.contains("restore=Some") {
-            let pod0 = claims.get("data-postgres-0").expect("pod 0's claim");
+            let pod0 = claims
+                .get(format!("data-{instance}-0").as_str())
+                .expect("pod 0's claim");
             let labels = pod0.metadata.labels.as_ref().unwrap();
             assert_eq!(
                 labels
