@@ -342,7 +342,7 @@ fn spec_from_values(
         Some(name) => {
             ensure!(
                 engine.backups(),
-                "--restore-from: backups are not available for {} yet (PostgreSQL and MariaDB have them)",
+                "--restore-from: backups are not available for {} yet (PostgreSQL, MariaDB and Redis have them)",
                 db.as_str()
             );
             check_backup_name(name)?;
@@ -399,7 +399,7 @@ fn backup(
     let what = origin.name("backup.schedule");
     ensure!(
         engine.backups(),
-        "{what}: backups are not available for {} yet (PostgreSQL and MariaDB have them); remove it or set it to none",
+        "{what}: backups are not available for {} yet (PostgreSQL, MariaDB and Redis have them); remove it or set it to none",
         db.as_str()
     );
     check_schedule(&what, &schedule)?;

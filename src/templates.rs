@@ -45,6 +45,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     template!("postgres/backup.sh"),
     template!("redis/redis.conf"),
     template!("redis/init-config.sh"),
+    template!("redis/backup.sh"),
     template!("redis/readiness.sh"),
 ];
 

@@ -5,7 +5,9 @@ use anyhow::{Result, bail};
 use k8s_openapi::api::core::v1::{Container, Probe};
 use serde::Serialize;
 
-use super::{Engine, Parts, Port, render_files, volumes};
+use super::{
+    BACKUPS_DIR, BackupContext, Engine, Parts, Port, render_files, small_resources, volumes,
+};
 use crate::k8s::{empty_dir, exec, mount, tcp};
 use crate::names::Names;
 use crate::spec::{DbSpec, RedisSpec, Spec};
@@ -55,6 +57,8 @@ struct Context<'a> {
     paths: Paths,
     keys: Keys,
     peer_wait_seconds: u32,
+    /// Set when the spec has backups (backup.sh).
+    backup: Option<BackupContext>,
 }
 
 const RUNTIME: &str = "runtime";
@@ -67,6 +71,10 @@ impl Engine for Redis {
 
     fn max_replicas(&self) -> u32 {
         32
+    }
+
+    fn backups(&self) -> bool {
+        true
     }
 
     fn parts(&self, spec: &Spec) -> Result<Parts> {
@@ -87,9 +95,16 @@ impl Engine for Redis {
                 password: KEY_PASSWORD,
             },
             peer_wait_seconds: 300,
+            backup: spec.backup.as_ref().map(|b| BackupContext {
+                dir: BACKUPS_DIR,
+                keep: b.keep,
+            }),
         };
         let config = render_files(&["redis/redis.conf"], &ctx)?;
-        let scripts = render_files(&["redis/init-config.sh", "redis/readiness.sh"], &ctx)?;
+        let mut scripts = render_files(&["redis/init-config.sh", "redis/readiness.sh"], &ctx)?;
+        if ctx.backup.is_some() {
+            scripts.extend(render_files(&["redis/backup.sh"], &ctx)?);
+        }
         let image = spec.image.reference.clone();
         let init_config = Container {
             name: "init-config".into(),
@@ -151,7 +166,19 @@ impl Engine for Redis {
             single_writer: true,
             max_unavailable: 1,
             pod_management_policy: "OrderedReady",
-            backup: None,
+            backup: spec.backup.as_ref().map(|_| Container {
+                name: "backup".into(),
+                image: Some(spec.image.reference.clone()),
+                command: Some(vec!["bash".into(), format!("{}/backup.sh", PATHS.scripts)]),
+                volume_mounts: Some(vec![
+                    mount(volumes::SCRIPTS, PATHS.scripts, true),
+                    mount(volumes::CREDENTIALS, PATHS.credentials, true),
+                    mount(TMP, "/tmp", false),
+                ]),
+                // redis-cli --rdb streams the snapshot to a file.
+                resources: Some(small_resources("100m", "64Mi", "256Mi")),
+                ..Default::default()
+            }),
         })
     }
 }

@@ -114,3 +114,8 @@ fn redis_wiped_replica_resyncs_everything() {
 fn redis_restarted_primary_keeps_its_data_and_replicas_reconnect() {
     scenarios::restarted_primary_keeps_its_data::<Redis>();
 }
+
+#[test]
+fn redis_backup_restores_into_a_fresh_set() {
+    scenarios::backup_restores_into_a_fresh_set::<Redis>();
+}
