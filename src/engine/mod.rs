@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use k8s_openapi::api::core::v1::{Container, ContainerPort, ResourceRequirements, Volume};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerPort, ResourceRequirements, Volume, VolumeMount,
+};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde::Serialize;
 
@@ -114,6 +116,34 @@ pub const BACKUPS_DIR: &str = "/backups";
 pub struct BackupContext {
     pub dir: &'static str,
     pub keep: u32,
+}
+
+impl BackupContext {
+    /// The context of `spec`'s backups; none when it has none.
+    pub fn of(spec: &Spec) -> Option<BackupContext> {
+        spec.backup.as_ref().map(|b| BackupContext {
+            dir: BACKUPS_DIR,
+            keep: b.keep,
+        })
+    }
+}
+
+/// The backup CronJob's container when `spec` has backups: the database image running
+/// `command` with `mounts` (scripts, credentials, a scratch dir) and small `resources` of its own.
+pub fn backup_container(
+    spec: &Spec,
+    command: Vec<String>,
+    mounts: Vec<VolumeMount>,
+    resources: ResourceRequirements,
+) -> Option<Container> {
+    spec.backup.as_ref().map(|_| Container {
+        name: "backup".into(),
+        image: Some(spec.image.reference.clone()),
+        command: Some(command),
+        volume_mounts: Some(mounts),
+        resources: Some(resources),
+        ..Default::default()
+    })
 }
 
 pub trait Engine: Sync {

@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::{Container, Probe, VolumeMount};
 use serde::Serialize;
 
 use super::{
-    BACKUPS_DIR, BackupContext, Engine, Parts, Port, render_files, small_resources, volumes,
+    BackupContext, Engine, Parts, Port, backup_container, render_files, small_resources, volumes,
 };
 use crate::k8s::{empty_dir, exec, mount};
 use crate::names::Names;
@@ -360,20 +360,18 @@ impl Engine for Mysql {
             max_unavailable: 1,
             // Pod N clones a running N-1 on its first start.
             pod_management_policy: "OrderedReady",
-            backup: spec.backup.as_ref().map(|_| Container {
-                name: "backup".into(),
-                image: Some(spec.image.reference.clone()),
-                command: Some(script("backup.sh")),
-                volume_mounts: Some(vec![
+            // Unpacking the stream needs little; preparing it applies the copied redo log
+            // with mariadb-backup's default 100M buffer.
+            backup: backup_container(
+                spec,
+                script("backup.sh"),
+                vec![
                     mount(volumes::SCRIPTS, PATHS.scripts_dir, true),
                     mount(volumes::CREDENTIALS, PATHS.credentials, true),
                     mount(TMP, "/tmp", false),
-                ]),
-                // Unpacking the stream needs little; preparing it applies the copied redo log
-                // with mariadb-backup's default 100M buffer.
-                resources: Some(small_resources("250m", "256Mi", "1Gi")),
-                ..Default::default()
-            }),
+                ],
+                small_resources("250m", "256Mi", "1Gi"),
+            ),
         })
     }
 }
@@ -403,9 +401,6 @@ fn context<'a>(flavor: &'a Flavor, spec: &'a Spec, my: &MysqlSpec) -> Context<'a
             clone: "clone",
         },
         peer_wait_seconds: 300,
-        backup: spec.backup.as_ref().map(|b| BackupContext {
-            dir: BACKUPS_DIR,
-            keep: b.keep,
-        }),
+        backup: BackupContext::of(spec),
     }
 }

@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::{Container, EnvVar, Lifecycle, LifecycleHandler,
 use serde::Serialize;
 
 use super::{
-    BACKUPS_DIR, BackupContext, Engine, Parts, Port, render_files, small_resources, volumes,
+    BackupContext, Engine, Parts, Port, backup_container, render_files, small_resources, volumes,
 };
 use crate::k8s::{empty_dir, exec, mount};
 use crate::names::Names;
@@ -113,10 +113,7 @@ impl Engine for Postgres {
                 replication: "replication",
             },
             peer_wait_seconds: 300,
-            backup: spec.backup.as_ref().map(|b| BackupContext {
-                dir: BACKUPS_DIR,
-                keep: b.keep,
-            }),
+            backup: BackupContext::of(spec),
         };
         let config = render_files(&["postgres/postgresql.conf", "postgres/pg_hba.conf"], &ctx)?;
         let mut scripts = render_files(&["postgres/init-data.sh"], &ctx)?;
@@ -205,19 +202,17 @@ impl Engine for Postgres {
             max_unavailable: 1,
             // Pod N clones a running N-1 on its first start.
             pod_management_policy: "OrderedReady",
-            backup: spec.backup.as_ref().map(|_| Container {
-                name: "backup".into(),
-                image: Some(spec.image.reference.clone()),
-                command: Some(vec!["bash".into(), format!("{}/backup.sh", PATHS.scripts)]),
-                volume_mounts: Some(vec![
+            // pg_basebackup streams and gzip compresses: little memory, some CPU.
+            backup: backup_container(
+                spec,
+                vec!["bash".into(), format!("{}/backup.sh", PATHS.scripts)],
+                vec![
                     mount(volumes::SCRIPTS, PATHS.scripts, true),
                     mount(volumes::CREDENTIALS, PATHS.credentials, true),
                     mount(TMP, "/tmp", false),
-                ]),
-                // pg_basebackup streams and gzip compresses: little memory, some CPU.
-                resources: Some(small_resources("250m", "128Mi", "512Mi")),
-                ..Default::default()
-            }),
+                ],
+                small_resources("250m", "128Mi", "512Mi"),
+            ),
         })
     }
 }

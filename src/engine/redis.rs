@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::{Container, Probe};
 use serde::Serialize;
 
 use super::{
-    BACKUPS_DIR, BackupContext, Engine, Parts, Port, render_files, small_resources, volumes,
+    BackupContext, Engine, Parts, Port, backup_container, render_files, small_resources, volumes,
 };
 use crate::k8s::{empty_dir, exec, mount, tcp};
 use crate::names::Names;
@@ -95,10 +95,7 @@ impl Engine for Redis {
                 password: KEY_PASSWORD,
             },
             peer_wait_seconds: 300,
-            backup: spec.backup.as_ref().map(|b| BackupContext {
-                dir: BACKUPS_DIR,
-                keep: b.keep,
-            }),
+            backup: BackupContext::of(spec),
         };
         let config = render_files(&["redis/redis.conf"], &ctx)?;
         let mut scripts = render_files(&["redis/init-config.sh", "redis/readiness.sh"], &ctx)?;
@@ -166,19 +163,17 @@ impl Engine for Redis {
             single_writer: true,
             max_unavailable: 1,
             pod_management_policy: "OrderedReady",
-            backup: spec.backup.as_ref().map(|_| Container {
-                name: "backup".into(),
-                image: Some(spec.image.reference.clone()),
-                command: Some(vec!["bash".into(), format!("{}/backup.sh", PATHS.scripts)]),
-                volume_mounts: Some(vec![
+            // redis-cli --rdb streams the snapshot to a file.
+            backup: backup_container(
+                spec,
+                vec!["bash".into(), format!("{}/backup.sh", PATHS.scripts)],
+                vec![
                     mount(volumes::SCRIPTS, PATHS.scripts, true),
                     mount(volumes::CREDENTIALS, PATHS.credentials, true),
                     mount(TMP, "/tmp", false),
-                ]),
-                // redis-cli --rdb streams the snapshot to a file.
-                resources: Some(small_resources("100m", "64Mi", "256Mi")),
-                ..Default::default()
-            }),
+                ],
+                small_resources("100m", "64Mi", "256Mi"),
+            ),
         })
     }
 }
