@@ -262,5 +262,5 @@ fn mariadb_restarted_primary_is_not_reinitialised_and_replicas_reconnect() {
 
 #[test]
 fn mariadb_backup_restores_into_a_fresh_set() {
-    scenarios::backup_restores_into_a_fresh_set::<Mariadb>();
+    let _ = scenarios::backup_restores_into_a_fresh_set::<Mariadb>();
 }

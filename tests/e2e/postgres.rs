@@ -128,5 +128,9 @@ fn postgres_restarted_primary_is_not_reinitialised_and_replicas_reconnect() {
 
 #[test]
 fn postgres_backup_restores_into_a_fresh_set() {
-    scenarios::backup_restores_into_a_fresh_set::<Postgres>();
+    let log = scenarios::backup_restores_into_a_fresh_set::<Postgres>();
+    assert!(
+        log.is_empty() || log.contains("recovered the backup onto timeline 2"),
+        "a new timeline: {log}"
+    );
 }

@@ -117,5 +117,5 @@ fn redis_restarted_primary_keeps_its_data_and_replicas_reconnect() {
 
 #[test]
 fn redis_backup_restores_into_a_fresh_set() {
-    scenarios::backup_restores_into_a_fresh_set::<Redis>();
+    let _ = scenarios::backup_restores_into_a_fresh_set::<Redis>();
 }
