@@ -167,6 +167,12 @@ pub fn backup_restores_into_a_fresh_set<D: Db>() -> String {
         names = now;
     }
     assert_eq!(names.len(), 2, "keep 2: the oldest went ({names:?})");
+    let info = std::fs::read_to_string(c.backups().join(&names[1]).join("sts-gen-backup.info"))
+        .expect("a complete backup has its info file");
+    assert!(
+        info.contains(&format!("source={}\n", c.pod_name(2))),
+        "{info}"
+    );
     D::write(&c, 3); // after the backups: not in them
 
     let restore = generate::<D>(&GenerateArgs {
