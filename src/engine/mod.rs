@@ -4,13 +4,12 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, ResourceRequirements, Volume, VolumeMount,
-};
+use k8s_openapi::api::core::v1::{Container, ContainerPort, ResourceRequirements, Volume};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde::Serialize;
 
 use crate::cli::DbKind;
+use crate::k8s::mount;
 use crate::resolve::PasswordSource;
 use crate::spec::Spec;
 use crate::templates::{self, file_name};
@@ -129,18 +128,23 @@ impl BackupContext {
 }
 
 /// The backup CronJob's container when `spec` has backups: the database image running
-/// `command` with `mounts` (scripts, credentials, a scratch dir) and small `resources` of its own.
+/// `<scripts>/backup.sh` with the scripts, the credentials and the emptyDir `tmp` at /tmp mounted,
+/// and small `resources` of its own.
 pub fn backup_container(
     spec: &Spec,
-    command: Vec<String>,
-    mounts: Vec<VolumeMount>,
+    scripts: &str,
+    credentials: &str,
     resources: ResourceRequirements,
 ) -> Option<Container> {
     spec.backup.as_ref().map(|_| Container {
         name: "backup".into(),
         image: Some(spec.image.reference.clone()),
-        command: Some(command),
-        volume_mounts: Some(mounts),
+        command: Some(vec!["bash".into(), format!("{scripts}/backup.sh")]),
+        volume_mounts: Some(vec![
+            mount(volumes::SCRIPTS, scripts, true),
+            mount(volumes::CREDENTIALS, credentials, true),
+            mount("tmp", "/tmp", false),
+        ]),
         resources: Some(resources),
         ..Default::default()
     })

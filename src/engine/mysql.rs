@@ -364,12 +364,8 @@ impl Engine for Mysql {
             // with mariadb-backup's default 100M buffer.
             backup: backup_container(
                 spec,
-                script("backup.sh"),
-                vec![
-                    mount(volumes::SCRIPTS, PATHS.scripts_dir, true),
-                    mount(volumes::CREDENTIALS, PATHS.credentials, true),
-                    mount(TMP, "/tmp", false),
-                ],
+                PATHS.scripts_dir,
+                PATHS.credentials,
                 small_resources("250m", "256Mi", "1Gi"),
             ),
         })

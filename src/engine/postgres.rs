@@ -205,12 +205,8 @@ impl Engine for Postgres {
             // pg_basebackup streams and gzip compresses: little memory, some CPU.
             backup: backup_container(
                 spec,
-                vec!["bash".into(), format!("{}/backup.sh", PATHS.scripts)],
-                vec![
-                    mount(volumes::SCRIPTS, PATHS.scripts, true),
-                    mount(volumes::CREDENTIALS, PATHS.credentials, true),
-                    mount(TMP, "/tmp", false),
-                ],
+                PATHS.scripts,
+                PATHS.credentials,
                 small_resources("250m", "128Mi", "512Mi"),
             ),
         })

@@ -166,12 +166,8 @@ impl Engine for Redis {
             // redis-cli --rdb streams the snapshot to a file.
             backup: backup_container(
                 spec,
-                vec!["bash".into(), format!("{}/backup.sh", PATHS.scripts)],
-                vec![
-                    mount(volumes::SCRIPTS, PATHS.scripts, true),
-                    mount(volumes::CREDENTIALS, PATHS.credentials, true),
-                    mount(TMP, "/tmp", false),
-                ],
+                PATHS.scripts,
+                PATHS.credentials,
                 small_resources("100m", "64Mi", "256Mi"),
             ),
         })
