@@ -573,3 +573,74 @@ fn jobs_are_wired_together() {
     }
     assert!(seen >= 2, "the matrix has backup and restore Jobs");
 }
+
+/// The backups' retention, run by bash as rendered: only complete backups count, the newest
+/// `keep` stay, partial directories are left to the run that writes them.
+#[test]
+fn backup_retention_keeps_the_newest_complete_backups() {
+    let args = GenerateArgs {
+        backup_schedule: Some("@daily".into()),
+        backup_keep: Some("2".into()),
+        ..Default::default()
+    };
+    let spec = sts_gen::resolve::resolve_with(DbKind::Postgres, &args, &password)
+        .unwrap()
+        .spec;
+    let docs = sts_gen::generate(&spec).unwrap();
+    let script = config_maps(&docs)
+        .into_iter()
+        .find_map(|c| c.data.as_ref()?.get("backup.sh").cloned())
+        .unwrap();
+    let start = script.find("prune() {").unwrap();
+    let end = start + script[start..].find("\n}\n").unwrap() + 3;
+    let dir = std::env::temp_dir().join(format!("sts-gen-prune-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for d in [
+        "20261120T030000Z",
+        "20261121T030000Z",
+        "20261122T030000Z",
+        "20261123T030000Z",
+        ".partial-20261124T030000Z",
+    ] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    std::fs::write(dir.join("notes.txt"), "not a backup").unwrap();
+    let out = std::process::Command::new("bash")
+        .args([
+            "-c",
+            &format!(
+                "set -euo pipefail\nlog() {{ echo \"$*\"; }}\nBACKUPS=$1\nKEEP=2\n{}prune",
+                &script[start..end]
+            ),
+            "prune",
+            dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            ".partial-20261124T030000Z",
+            "20261122T030000Z",
+            "20261123T030000Z",
+            "notes.txt"
+        ]
+    );
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        log.contains("deleted backup 20261120T030000Z")
+            && log.contains("deleted backup 20261121T030000Z"),
+        "{log}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
