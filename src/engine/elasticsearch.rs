@@ -9,9 +9,8 @@ use k8s_openapi::api::core::v1::{Container, EnvVar, Probe, SecurityContext, TCPS
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
-use super::{Engine, Parts, Port, render_files, volumes};
+use super::{Engine, Parts, Port, SetContext, render_files, volumes};
 use crate::k8s::{empty_dir, mount, tcp};
-use crate::names::Names;
 use crate::resolve::PasswordSource;
 use crate::spec::{DbSpec, ElasticsearchSpec, Spec};
 use crate::tls;
@@ -74,9 +73,9 @@ const PATHS: Paths = Paths {
 
 #[derive(Serialize)]
 struct Context<'a> {
-    names: &'a Names,
-    cluster_domain: &'a str,
-    replicas: u32,
+    /// What the shared partials read: names, cluster domain, replicas, backups.
+    #[serde(flatten)]
+    set: SetContext<'a>,
     http_port: i32,
     transport_port: i32,
     readiness_port: i32,
@@ -187,9 +186,7 @@ impl Engine for Elasticsearch {
     fn parts(&self, spec: &Spec) -> Result<Parts> {
         let e = es(spec)?;
         let ctx = Context {
-            names: &spec.names,
-            cluster_domain: &spec.cluster_domain,
-            replicas: spec.replicas,
+            set: SetContext::of(spec),
             http_port: HTTP.number,
             transport_port: TRANSPORT.number,
             readiness_port: READINESS_PORT,

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::cli::DbKind;
 use crate::k8s::mount;
+use crate::names::Names;
 use crate::resolve::PasswordSource;
 use crate::spec::Spec;
 use crate::templates::{self, file_name};
@@ -117,13 +118,28 @@ pub struct BackupContext {
     pub keep: u32,
 }
 
-impl BackupContext {
-    /// The context of `spec`'s backups; none when it has none.
-    pub fn of(spec: &Spec) -> Option<BackupContext> {
-        spec.backup.as_ref().map(|b| BackupContext {
-            dir: BACKUPS_DIR,
-            keep: b.keep,
-        })
+/// What the shared partials (`templates/_partials/`: identity, cluster, backup) read from every
+/// engine's template context; each engine flattens it into its own.
+#[derive(Debug, Serialize)]
+pub struct SetContext<'a> {
+    pub names: &'a Names,
+    pub cluster_domain: &'a str,
+    pub replicas: u32,
+    /// Set when the spec has backups.
+    pub backup: Option<BackupContext>,
+}
+
+impl SetContext<'_> {
+    pub fn of(spec: &Spec) -> SetContext<'_> {
+        SetContext {
+            names: &spec.names,
+            cluster_domain: &spec.cluster_domain,
+            replicas: spec.replicas,
+            backup: spec.backup.as_ref().map(|b| BackupContext {
+                dir: BACKUPS_DIR,
+                keep: b.keep,
+            }),
+        }
     }
 }
 

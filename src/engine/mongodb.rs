@@ -6,9 +6,8 @@ use anyhow::{Result, bail};
 use k8s_openapi::api::core::v1::{Container, EnvVar, Probe, VolumeMount};
 use serde::Serialize;
 
-use super::{Engine, Parts, Port, render_files, small_resources, volumes};
+use super::{Engine, Parts, Port, SetContext, render_files, small_resources, volumes};
 use crate::k8s::{empty_dir, exec, mount, tcp};
-use crate::names::Names;
 use crate::spec::{DbSpec, MongodbSpec, Spec};
 
 pub struct MongoDb;
@@ -58,9 +57,9 @@ struct Users {
 
 #[derive(Serialize)]
 struct Context<'a> {
-    names: &'a Names,
-    cluster_domain: &'a str,
-    replicas: u32,
+    /// What the shared partials read: names, cluster domain, replicas, backups.
+    #[serde(flatten)]
+    set: SetContext<'a>,
     port: i32,
     mongodb: &'a MongodbSpec,
     paths: Paths,
@@ -127,9 +126,7 @@ impl Engine for MongoDb {
             );
         };
         let ctx = Context {
-            names: &spec.names,
-            cluster_domain: &spec.cluster_domain,
-            replicas: spec.replicas,
+            set: SetContext::of(spec),
             port: PORT.number,
             mongodb,
             paths: PATHS,

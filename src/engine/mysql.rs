@@ -15,10 +15,9 @@ use k8s_openapi::api::core::v1::{Container, Probe, VolumeMount};
 use serde::Serialize;
 
 use super::{
-    BackupContext, Engine, Parts, Port, backup_container, render_files, small_resources, volumes,
+    Engine, Parts, Port, SetContext, backup_container, render_files, small_resources, volumes,
 };
 use crate::k8s::{empty_dir, exec, mount};
-use crate::names::Names;
 use crate::spec::{DbSpec, MysqlSpec, Spec};
 
 /// What differs between the servers of the family.
@@ -162,9 +161,9 @@ struct Users {
 #[derive(Serialize)]
 struct Context<'a> {
     flavor: &'a Flavor,
-    names: &'a Names,
-    cluster_domain: &'a str,
-    replicas: u32,
+    /// What the shared partials read: names, cluster domain, replicas, backups.
+    #[serde(flatten)]
+    set: SetContext<'a>,
     port: i32,
     clone_port: i32,
     mysql: MysqlContext,
@@ -173,8 +172,6 @@ struct Context<'a> {
     users: Users,
     /// How long a new pod waits for a peer to clone from before its init container fails.
     peer_wait_seconds: u32,
-    /// Set when the spec has backups (backup.sh).
-    backup: Option<BackupContext>,
 }
 
 #[derive(Serialize)]
@@ -228,7 +225,7 @@ impl Engine for Mysql {
         if f.clone_server {
             scripts.extend(render_files(&[CLONE_SERVER_SCRIPT], &ctx)?);
         }
-        if ctx.backup.is_some() {
+        if spec.backup.is_some() {
             scripts.extend(render_files(&["mysql/backup.sh"], &ctx)?);
         }
 
@@ -375,9 +372,7 @@ impl Engine for Mysql {
 fn context<'a>(flavor: &'a Flavor, spec: &'a Spec, my: &MysqlSpec) -> Context<'a> {
     Context {
         flavor,
-        names: &spec.names,
-        cluster_domain: &spec.cluster_domain,
-        replicas: spec.replicas,
+        set: SetContext::of(spec),
         port: PORT.number,
         clone_port: CLONE_PORT.number,
         mysql: MysqlContext {
@@ -397,6 +392,5 @@ fn context<'a>(flavor: &'a Flavor, spec: &'a Spec, my: &MysqlSpec) -> Context<'a
             clone: "clone",
         },
         peer_wait_seconds: 300,
-        backup: BackupContext::of(spec),
     }
 }

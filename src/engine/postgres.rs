@@ -7,10 +7,9 @@ use k8s_openapi::api::core::v1::{Container, EnvVar, Lifecycle, LifecycleHandler,
 use serde::Serialize;
 
 use super::{
-    BackupContext, Engine, Parts, Port, backup_container, render_files, small_resources, volumes,
+    Engine, Parts, Port, SetContext, backup_container, render_files, small_resources, volumes,
 };
 use crate::k8s::{empty_dir, exec, mount};
-use crate::names::Names;
 use crate::spec::{DbSpec, PostgresSpec, Spec};
 
 pub struct Postgres;
@@ -61,17 +60,15 @@ struct Users {
 
 #[derive(Serialize)]
 struct Context<'a> {
-    names: &'a Names,
-    cluster_domain: &'a str,
-    replicas: u32,
+    /// What the shared partials read: names, cluster domain, replicas, backups.
+    #[serde(flatten)]
+    set: SetContext<'a>,
     port: i32,
     postgres: &'a PostgresSpec,
     paths: Paths,
     keys: Keys,
     users: Users,
     peer_wait_seconds: u32,
-    /// Set when the spec has backups (backup.sh).
-    backup: Option<BackupContext>,
 }
 
 const RUN: &str = "run";
@@ -99,9 +96,7 @@ impl Engine for Postgres {
             );
         };
         let ctx = Context {
-            names: &spec.names,
-            cluster_domain: &spec.cluster_domain,
-            replicas: spec.replicas,
+            set: SetContext::of(spec),
             port: PORT.number,
             postgres: pg,
             paths: PATHS,
@@ -113,11 +108,10 @@ impl Engine for Postgres {
                 replication: "replication",
             },
             peer_wait_seconds: 300,
-            backup: BackupContext::of(spec),
         };
         let config = render_files(&["postgres/postgresql.conf", "postgres/pg_hba.conf"], &ctx)?;
         let mut scripts = render_files(&["postgres/init-data.sh"], &ctx)?;
-        if ctx.backup.is_some() {
+        if spec.backup.is_some() {
             scripts.extend(render_files(&["postgres/backup.sh"], &ctx)?);
         }
 

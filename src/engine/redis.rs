@@ -6,10 +6,9 @@ use k8s_openapi::api::core::v1::{Container, Probe};
 use serde::Serialize;
 
 use super::{
-    BackupContext, Engine, Parts, Port, backup_container, render_files, small_resources, volumes,
+    Engine, Parts, Port, SetContext, backup_container, render_files, small_resources, volumes,
 };
 use crate::k8s::{empty_dir, exec, mount, tcp};
-use crate::names::Names;
 use crate::spec::{DbSpec, RedisSpec, Spec};
 
 pub struct Redis;
@@ -49,16 +48,14 @@ struct Keys {
 
 #[derive(Serialize)]
 struct Context<'a> {
-    names: &'a Names,
-    cluster_domain: &'a str,
-    replicas: u32,
+    /// What the shared partials read: names, cluster domain, replicas, backups.
+    #[serde(flatten)]
+    set: SetContext<'a>,
     port: i32,
     redis: &'a RedisSpec,
     paths: Paths,
     keys: Keys,
     peer_wait_seconds: u32,
-    /// Set when the spec has backups (backup.sh).
-    backup: Option<BackupContext>,
 }
 
 const RUNTIME: &str = "runtime";
@@ -85,9 +82,7 @@ impl Engine for Redis {
             );
         };
         let ctx = Context {
-            names: &spec.names,
-            cluster_domain: &spec.cluster_domain,
-            replicas: spec.replicas,
+            set: SetContext::of(spec),
             port: PORT.number,
             redis,
             paths: PATHS,
@@ -95,11 +90,10 @@ impl Engine for Redis {
                 password: KEY_PASSWORD,
             },
             peer_wait_seconds: 300,
-            backup: BackupContext::of(spec),
         };
         let config = render_files(&["redis/redis.conf"], &ctx)?;
         let mut scripts = render_files(&["redis/init-config.sh", "redis/readiness.sh"], &ctx)?;
-        if ctx.backup.is_some() {
+        if spec.backup.is_some() {
             scripts.extend(render_files(&["redis/backup.sh"], &ctx)?);
         }
         let image = spec.image.reference.clone();
