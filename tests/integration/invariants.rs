@@ -444,21 +444,34 @@ fn server_ids_and_identity_follow_the_ordinal() {
     assert!(!init.contains("orders-0.orders"), "no literal pod-0 name");
 }
 
+/// The shell function `name` of script `key` in the ConfigMaps `db` generates for `args`, as
+/// rendered: its definition, for a test to run with bash.
+fn rendered_function(db: DbKind, args: &GenerateArgs, key: &str, name: &str) -> String {
+    let spec = sts_gen::resolve::resolve_with(db, args, &password)
+        .unwrap()
+        .spec;
+    let docs = sts_gen::generate(&spec).unwrap();
+    let script = config_maps(&docs)
+        .into_iter()
+        .find_map(|c| c.data.as_ref()?.get(key).cloned())
+        .unwrap_or_else(|| panic!("{db:?} has no {key}"));
+    let start = script
+        .find(&format!("{name}() {{"))
+        .unwrap_or_else(|| panic!("{key} defines no {name}"));
+    let end = start + script[start..].find("\n}\n").unwrap() + 3;
+    script[start..end].to_owned()
+}
+
 /// MariaDB's binlog-state comparison (pod 0 clones the most complete peer), run by bash as
 /// rendered.
 #[test]
 fn mariadb_gtid_contains_compares_every_domain() {
-    let spec = sts_gen::resolve::resolve_with(DbKind::Mariadb, &GenerateArgs::default(), &password)
-        .unwrap()
-        .spec;
-    let docs = sts_gen::generate(&spec).unwrap();
-    let init = config_maps(&docs)
-        .into_iter()
-        .find_map(|c| c.data.as_ref()?.get("init-data.sh").cloned())
-        .unwrap();
-    let start = init.find("gtid_contains() {").unwrap();
-    let end = start + init[start..].find("\n}\n").unwrap() + 3;
-    let function = &init[start..end];
+    let function = rendered_function(
+        DbKind::Mariadb,
+        &GenerateArgs::default(),
+        "init-data.sh",
+        "gtid_contains",
+    );
     let cases = [
         ("0-100-5", "0-100-3", true),
         ("0-100-5", "0-100-5", true),
@@ -583,16 +596,7 @@ fn backup_retention_keeps_the_newest_complete_backups() {
         backup_keep: Some("2".into()),
         ..Default::default()
     };
-    let spec = sts_gen::resolve::resolve_with(DbKind::Postgres, &args, &password)
-        .unwrap()
-        .spec;
-    let docs = sts_gen::generate(&spec).unwrap();
-    let script = config_maps(&docs)
-        .into_iter()
-        .find_map(|c| c.data.as_ref()?.get("backup.sh").cloned())
-        .unwrap();
-    let start = script.find("prune() {").unwrap();
-    let end = start + script[start..].find("\n}\n").unwrap() + 3;
+    let prune = rendered_function(DbKind::Postgres, &args, "backup.sh", "prune");
     let dir = std::env::temp_dir().join(format!("sts-gen-prune-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     for d in [
@@ -609,8 +613,7 @@ fn backup_retention_keeps_the_newest_complete_backups() {
         .args([
             "-c",
             &format!(
-                "set -euo pipefail\nlog() {{ echo \"$*\"; }}\nBACKUPS=$1\nKEEP=2\n{}prune",
-                &script[start..end]
+                "set -euo pipefail\nlog() {{ echo \"$*\"; }}\nBACKUPS=$1\nKEEP=2\n{prune}prune"
             ),
             "prune",
             dir.to_str().unwrap(),
