@@ -41,6 +41,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     template!("mysql/readiness.sh"),
     template!("postgres/postgresql.conf"),
     template!("postgres/pg_hba.conf"),
+    template!("postgres/_passfile.sh"),
     template!("postgres/init-data.sh"),
     template!("postgres/backup.sh"),
     template!("redis/redis.conf"),
