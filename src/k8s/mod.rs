@@ -88,18 +88,7 @@ pub fn assemble(spec: &Spec, parts: &Parts) -> Vec<Manifest> {
     if let Credentials::Generated(values) = &spec.credentials {
         out.push(Manifest::Secret(config::secret(spec, &labels, values)));
     }
-    out.push(Manifest::ConfigMap(config::config_map(
-        spec,
-        &labels,
-        &spec.names.config,
-        &parts.config,
-    )));
-    out.push(Manifest::ConfigMap(config::config_map(
-        spec,
-        &labels,
-        &spec.names.scripts,
-        &parts.scripts,
-    )));
+    out.extend(config_maps(spec, &labels, parts));
     out.push(Manifest::Service(service::headless(spec, &labels, parts)));
     out.push(Manifest::Service(service::client(spec, &labels, parts)));
     if parts.single_writer {
@@ -130,7 +119,22 @@ pub fn assemble(spec: &Spec, parts: &Parts) -> Vec<Manifest> {
 /// What restores backup `name` into a fresh set: the ConfigMaps the Job runs, pod 0's claim
 /// (the StatefulSet adopts it) and the Job that fills it.
 fn restore(spec: &Spec, parts: &Parts, labels: &Labels, name: &str) -> Vec<Manifest> {
-    vec![
+    let mut out = config_maps(spec, labels, parts).to_vec();
+    out.extend([
+        Manifest::PersistentVolumeClaim(backup::claim(
+            spec,
+            &format!("{}-{}", crate::engine::volumes::DATA, spec.names.pod(0)),
+            labels.selector(),
+            &spec.storage,
+        )),
+        Manifest::Job(backup::restore_job(spec, labels, parts, name)),
+    ]);
+    out
+}
+
+/// The `<name>-config` and `<name>-scripts` ConfigMaps.
+fn config_maps(spec: &Spec, labels: &Labels, parts: &Parts) -> [Manifest; 2] {
+    [
         Manifest::ConfigMap(config::config_map(
             spec,
             labels,
@@ -143,13 +147,6 @@ fn restore(spec: &Spec, parts: &Parts, labels: &Labels, name: &str) -> Vec<Manif
             &spec.names.scripts,
             &parts.scripts,
         )),
-        Manifest::PersistentVolumeClaim(backup::claim(
-            spec,
-            &format!("{}-{}", crate::engine::volumes::DATA, spec.names.pod(0)),
-            labels.selector(),
-            &spec.storage,
-        )),
-        Manifest::Job(backup::restore_job(spec, labels, parts, name)),
     ]
 }
 
