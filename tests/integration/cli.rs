@@ -580,3 +580,37 @@ fn names_and_namespaces_that_cannot_be_dns_labels_are_refused() {
         .run()
         .fails_with(&["--set replicas=x"]);
 }
+
+#[test]
+fn bad_backup_flags_fail_with_one_line_and_empty_stdout() {
+    Run::new(["postgres", "--backup-schedule", "every night"])
+        .run()
+        .fails_with(&["--backup-schedule \"every night\" is not a cron schedule"]);
+    Run::new(["redis", "--backup-schedule", "@daily", "--backup-keep", "0"])
+        .run()
+        .fails_with(&["--backup-keep 0 is out of range: expected 1 to 1000"]);
+    Run::new([
+        "mariadb",
+        "--backup-schedule",
+        "@daily",
+        "--backup-storage-size",
+        "lots",
+    ])
+    .run()
+    .fails_with(&["--backup-storage-size", "lots"]);
+    Run::new(["mysql", "--backup-schedule", "@daily"])
+        .run()
+        .fails_with(&["backups are not available for mysql yet"]);
+    Run::new([
+        "postgres",
+        "--restore-from",
+        "latest",
+        "--existing-secret",
+        "s",
+    ])
+    .run()
+    .fails_with(&["--restore-from \"latest\" is not a backup name"]);
+    Run::new(["postgres", "--restore-from", "20261125T030000Z"])
+        .run()
+        .fails_with(&["needs --existing-secret"]);
+}
