@@ -336,15 +336,10 @@ fn spec_from_values(
         }
     };
 
-    let backup = backup(origin, db, engine, v.backup.clone().unwrap_or_default())?;
+    let backup = backup(origin, v.backup.clone().unwrap_or_default())?;
     let restore_from = match &origin.args.restore_from {
         None => None,
         Some(name) => {
-            ensure!(
-                engine.backups(),
-                "--restore-from: backups are not available for {} yet (PostgreSQL, MariaDB and Redis have them)",
-                db.as_str()
-            );
             check_backup_name(name)?;
             ensure!(
                 matches!(credentials, Credentials::Existing(_)),
@@ -386,22 +381,12 @@ fn prefix_flag(name: String, key: &str) -> String {
 }
 
 /// The backup settings: none unless a schedule is set (and not "none").
-fn backup(
-    origin: &Origin,
-    db: DbKind,
-    engine: &dyn engine::Engine,
-    b: BackupValues,
-) -> Result<Option<BackupSpec>> {
+fn backup(origin: &Origin, b: BackupValues) -> Result<Option<BackupSpec>> {
     let schedule = match b.schedule.as_deref().map(str::trim) {
         None | Some("none") => return Ok(None),
         Some(s) => s.to_owned(),
     };
     let what = origin.name("backup.schedule");
-    ensure!(
-        engine.backups(),
-        "{what}: backups are not available for {} yet (PostgreSQL, MariaDB and Redis have them); remove it or set it to none",
-        db.as_str()
-    );
     check_schedule(&what, &schedule)?;
     let keep = required(&b.keep, "backup.keep")?;
     ensure!(
@@ -772,10 +757,6 @@ mod tests {
             let e = format!("{:#}", pg(a).unwrap_err());
             assert!(e.contains(want), "{e}");
         }
-        assert!(
-            error(&on).contains("backups are not available for mysql yet"),
-            "engines without backups refuse the flag"
-        );
         assert!(check_schedule("s", "@daily").is_ok());
         assert!(check_schedule("s", "*/15 1-5 * JAN,FEB MON-FRI").is_ok());
     }

@@ -31,6 +31,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     template!("mongodb/readiness.js"),
     template!("mysql/_common.sh"),
     template!("mysql/_quoting.sh"),
+    template!("mysql/_server.sh"),
     template!("mysql/backup.sh"),
     template!("mysql/_clone-mysql.sh"),
     template!("mysql/_clone-mariadb.sh"),

@@ -188,11 +188,6 @@ pub trait Engine: Sync {
     }
     /// The most replicas the database supports in this topology.
     fn max_replicas(&self) -> u32;
-    /// Whether the engine takes scheduled backups (`backup.sh`, `Parts::backup`) and restores
-    /// them into pod 0 (init-data with `RESTORE_FROM`).
-    fn backups(&self) -> bool {
-        false
-    }
     /// The database's parts for `spec`.
     fn parts(&self, spec: &Spec) -> Result<Parts>;
 }

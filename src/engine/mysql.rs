@@ -44,8 +44,6 @@ pub struct Flavor {
     ping_login: &'static [&'static str],
     /// Replicas fetch their data from a peer's `clone-server` sidecar (port `clone`).
     clone_server: bool,
-    /// Scheduled backups through a replica's clone-server, and restores into pod 0.
-    backups: bool,
 }
 
 pub struct Mysql {
@@ -67,7 +65,6 @@ pub static MYSQL: Mysql = Mysql {
         clone_host: "%",
         ping_login: &[],
         clone_server: false,
-        backups: false,
     },
 };
 
@@ -89,7 +86,6 @@ pub static MARIADB: Mysql = Mysql {
         // (unix_socket, no privileges).
         ping_login: &["--user=mysql"],
         clone_server: true,
-        backups: true,
     },
 };
 
@@ -203,10 +199,6 @@ impl Engine for Mysql {
     /// No protocol limit; beyond this a fan-out from one primary is the wrong design.
     fn max_replicas(&self) -> u32 {
         32
-    }
-
-    fn backups(&self) -> bool {
-        self.flavor.backups
     }
 
     fn parts(&self, spec: &Spec) -> Result<Parts> {
@@ -357,14 +349,26 @@ impl Engine for Mysql {
             max_unavailable: 1,
             // Pod N clones a running N-1 on its first start.
             pod_management_policy: "OrderedReady",
-            // Unpacking the stream needs little; preparing it applies the copied redo log
-            // with mariadb-backup's default 100M buffer.
+            // MariaDB: unpacking the stream needs little; preparing it applies the copied redo
+            // log with mariadb-backup's default 100M buffer. MySQL: the throw-away recipient
+            // server runs with a 128M buffer pool; the clone streams to disk.
             backup: backup_container(
                 spec,
                 PATHS.scripts_dir,
                 PATHS.credentials,
                 small_resources("250m", "256Mi", "1Gi"),
-            ),
+            )
+            .map(|mut c| {
+                if !f.mariadb {
+                    // The recipient server reads the set's shared my.cnf.
+                    c.volume_mounts.get_or_insert_with(Vec::new).push(mount(
+                        volumes::CONFIG,
+                        PATHS.config_dir,
+                        true,
+                    ));
+                }
+                c
+            }),
         })
     }
 }

@@ -84,10 +84,6 @@ impl Engine for Postgres {
         10
     }
 
-    fn backups(&self) -> bool {
-        true
-    }
-
     fn parts(&self, spec: &Spec) -> Result<Parts> {
         let DbSpec::Postgres(pg) = &spec.db else {
             bail!(

@@ -70,10 +70,6 @@ impl Engine for Redis {
         32
     }
 
-    fn backups(&self) -> bool {
-        true
-    }
-
     fn parts(&self, spec: &Spec) -> Result<Parts> {
         let DbSpec::Redis(redis) = &spec.db else {
             bail!(

@@ -598,9 +598,6 @@ fn bad_backup_flags_fail_with_one_line_and_empty_stdout() {
     ])
     .run()
     .fails_with(&["--backup-storage-size", "lots"]);
-    Run::new(["mysql", "--backup-schedule", "@daily"])
-        .run()
-        .fails_with(&["backups are not available for mysql yet"]);
     Run::new([
         "postgres",
         "--restore-from",

@@ -38,29 +38,27 @@ fn matrix() -> Vec<(String, Vec<Manifest>)> {
                 }
             }
         }
-        // Backups on, and the restore output, where the engine has them.
-        if sts_gen::engine::for_kind(db).backups() {
-            for extra in [
-                GenerateArgs {
-                    backup_schedule: Some("@daily".into()),
-                    ..Default::default()
-                },
-                GenerateArgs {
-                    restore_from: Some("20261125T030000Z".into()),
-                    existing_secret: Some("creds".into()),
-                    namespace: Some("data".into()),
-                    ..Default::default()
-                },
-            ] {
-                let spec = sts_gen::resolve::resolve_with(db, &extra, &password)
-                    .unwrap()
-                    .spec;
-                let what = format!(
-                    "{db:?} backup={:?} restore={:?}",
-                    extra.backup_schedule, extra.restore_from
-                );
-                out.push((what, sts_gen::generate(&spec).unwrap()));
-            }
+        // Backups on, and the restore output.
+        for extra in [
+            GenerateArgs {
+                backup_schedule: Some("@daily".into()),
+                ..Default::default()
+            },
+            GenerateArgs {
+                restore_from: Some("20261125T030000Z".into()),
+                existing_secret: Some("creds".into()),
+                namespace: Some("data".into()),
+                ..Default::default()
+            },
+        ] {
+            let spec = sts_gen::resolve::resolve_with(db, &extra, &password)
+                .unwrap()
+                .spec;
+            let what = format!(
+                "{db:?} backup={:?} restore={:?}",
+                extra.backup_schedule, extra.restore_from
+            );
+            out.push((what, sts_gen::generate(&spec).unwrap()));
         }
     }
     out

@@ -9,11 +9,11 @@ source "$here/sim.sh"
 mkdir -p "$SIM"
 fail=0
 check() { # description, expected, actual
-  if [ "$2" = "$3" ]; then echo "PASS $1"; else echo "FAIL $1: expected [$2] got [$3]"; fail=1; fi
+  if [ "$2" = "$3" ]; then echo "PASS $1"; else echo "FAIL $1: expected [$2] got [$3]"; fail=1; return 1; fi
 }
 rows() { q "$1" 'SELECT GROUP_CONCAT(id ORDER BY id) FROM shop.t'; }
 ready() { ctr "$1" bash /scripts/readiness.sh >/dev/null 2>&1 && echo ready || echo not-ready; }
-"$here/../../target/debug/sts-gen" mysql --replicas 3 --existing-secret creds -o json > "$SIM/mysql.json"
+"$here/../../target/debug/sts-gen" mysql --replicas 3 --existing-secret creds --backup-schedule @daily --backup-keep 2 -o json > "$SIM/mysql.json"
 setup
 t0=$SECONDS
 start_pod 0 >/dev/null 2>&1; q 0 "CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY); INSERT INTO shop.t VALUES (1)"
@@ -50,6 +50,21 @@ check "primary down: replica stays ready" "ready" "$(ready 1)"
 out=$(start_pod 0 2>&1); q 0 "INSERT INTO shop.t VALUES (5)"; sleep 12
 check "restart pod 0: not re-initialised" "0" "$(grep -c "initialising an empty" <<< "$out")"
 check "restart pod 0: replicas reconnect" "1,2,3,4,5 1,2,3,4,5 1,2,3,4,5" "$(rows 1) $(rows 2) $(rows 3)"
+# The backup CronJob's command, three times (keep 2): a clone of the highest replica that
+# replicates, with a write made just before it.
+job_pod 9
+q 0 "INSERT INTO shop.t VALUES (100)"; sleep 1
+for _ in 1 2 3; do out=$(ctr 9 bash /scripts/backup.sh 2>&1) || { echo "$out"; break; }; sleep 1; done
+gtid_at_backup=$(executed 0)
+# Then the mistake a backup is for; the restore brings the row back.
+q 0 "DELETE FROM shop.t WHERE id = 100"
+backups=$(find "$SIM/backups" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort)
+backup=$(tail -n 1 <<< "$backups")
+check "backup: two complete backups kept, nothing partial" "2 0" "$(grep -c '^[0-9]*T[0-9]*Z$' <<< "$backups") $(grep -c partial <<< "$backups")"
+check "backup: taken from the highest replica" "source=mysql-3" "$(grep '^source=' "$SIM/backups/$backup/sts-gen-backup.info")"
+check "backup: records the GTID set" "gtid=$gtid_at_backup" "$(grep '^gtid=' "$SIM/backups/$backup/sts-gen-backup.info")"
+check "backup: nothing but the data and the info (no recipient server)" "data sts-gen-backup.info" "$(cd "$SIM/backups/$backup" && echo *)"
+old_set=$(q 0 'SELECT id FROM sts_gen.cluster')
 stop_pod 1; q 0 "INSERT INTO shop.t VALUES (6)"; sleep 1; stop_pod 0; rm -rf $SIM/pods/0/pv/* $SIM/pods/0/pv/.sts-gen
 ( ctr 1 bash /scripts/init-config.sh && ctr 1 bash /scripts/init-data.sh ) >/dev/null 2>&1
 ctr 1 mysqld --defaults-file=/etc/mysql/sts-gen/my.cnf > $SIM/pods/1/mysqld.log 2>&1 & sleep 4
@@ -73,6 +88,21 @@ check "... and is not ready" "not-ready" "$(ready 1)"
 stop_pod 0; rm -rf "$SIM"/pods/0/pv/* "$SIM"/pods/0/pv/.sts-gen
 out=$(start_pod 0 2>&1)
 check "pod 0 rebuilt from that replica has the old set's data" "1,2,3,4,5" "$(rows 0)"
+# Restore: everything wiped, the restore Job's init containers run as pod 0 with RESTORE_FROM.
+for p in 0 1 2 3; do delete_pod $p; rm -rf "$SIM"/pods/$p/pv/* "$SIM"/pods/$p/pv/.sts-gen; done
+create_pod 0; delete_pod 0   # the Job's pod is not pod 0: no DNS name
+ctr 0 bash /scripts/init-config.sh >/dev/null 2>&1
+out=$(CTR_ENV="RESTORE_FROM=/backups/$backup" ctr 0 bash /scripts/init-data.sh 2>&1); rc=$?
+check "restore job succeeds" "0 1" "$rc $(grep -c 'restored; this pod starts as the primary' <<< "$out")" || echo "$out"
+out=$(start_pod 0 2>&1)
+check "restored pod 0 starts on the restored data" "0" "$(grep -c 'initialising an empty' <<< "$out")"
+check "restored pod 0 has the writes up to the backup" "1,2,3,4,5,100" "$(rows 0)"
+check "restored pod 0 is writable and a new replication set" "0 1" "$(q 0 'SELECT @@super_read_only') $(q 0 "SELECT COUNT(*) FROM sts_gen.cluster WHERE id <> '$old_set'")"
+q 0 "INSERT INTO shop.t VALUES (101)"
+start_pod 1 >/dev/null 2>&1; sleep 1
+check "a replica clones the restored pod 0" "1,2,3,4,5,100,101" "$(rows 1)"
+out=$(CTR_ENV="RESTORE_FROM=/backups/$backup" ctr 0 bash /scripts/init-data.sh 2>&1); rc=$?
+check "restore refuses over existing data" "1 1" "$rc $(grep -c 'refusing to restore' <<< "$out")"
 echo "elapsed $((SECONDS - t0))s"
 teardown
 exit $fail

@@ -18,8 +18,9 @@ setup() {
   ip -n $P-sw link add br0 type bridge
   ip -n $P-sw link set br0 address 02:00:00:00:00:07
   ip -n $P-sw link set br0 up
-  mkdir -p /etc/mysql/config /etc/mysql/credentials /etc/mysql/sts-gen /scripts /var/lib/mysql-volume /var/lib/mysql /run/mysqld
-  rm -rf $SIM/cm $SIM/pods; mkdir -p $SIM/cm $SIM/pods $SIM/secret
+  mkdir -p /etc/mysql/config /etc/mysql/credentials /etc/mysql/sts-gen /scripts /var/lib/mysql-volume /var/lib/mysql /run/mysqld /backups
+  rm -rf $SIM/cm $SIM/pods $SIM/backups; mkdir -p $SIM/cm $SIM/pods $SIM/secret $SIM/backups
+  chown 999:999 $SIM/backups
   python3 "$HERE/manifest-files.py" "$MANIFEST" $SIM/cm
   for k in root-password replication-password clone-password; do printf '%s' "pw-$k-it's\"x" > $SIM/secret/$k; done
   chown root:999 $SIM/secret/*; chmod 440 $SIM/secret/*
@@ -27,17 +28,18 @@ setup() {
 }
 
 teardown() {
-  for n in 0 1 2 3; do stop_pod $n 2>/dev/null; ip netns del $P-$n 2>/dev/null; done
+  for n in 0 1 2 3 9; do stop_pod $n 2>/dev/null; ip netns del $P-$n 2>/dev/null; done
   ip netns del $P-sw 2>/dev/null
   ip route del unreachable $NET.0/24 metric 4242 2>/dev/null
   # the empty mount points made on the host (only if still empty)
   rmdir /etc/mysql/config /etc/mysql/credentials /etc/mysql/sts-gen /etc/mysql /scripts \
-    /var/lib/mysql-volume /var/lib/mysql /run/mysqld 2>/dev/null
+    /var/lib/mysql-volume /var/lib/mysql /run/mysqld /backups 2>/dev/null
 }
 
 fqdn() { echo "mysql-$1.mysql-headless.default.svc.cluster.local"; }
 
 rewrite_hosts() {
+  local d n
   { printf '127.0.0.1 localhost\n'
     for d in $SIM/pods/*; do
       [ -e "$d/exists" ] || continue
@@ -63,7 +65,14 @@ create_pod() { # N: network + volumes; the pod "exists" (has a DNS name) from no
   rewrite_hosts
 }
 
-ctr() { # N CMD...: one container of pod N (its mounts), as uid 999
+job_pod() { # N: a Job's pod (network and folders, no DNS name: not a member of the set)
+  create_pod "$1"
+  rm -f "$SIM/pods/$1/exists"
+  rewrite_hosts
+}
+
+ctr() { # N CMD...: one container of pod N (its mounts, the backups volume too), as uid 999;
+  # $CTR_ENV adds environment variables (NAME=value ...)
   local n=$1; shift
   local d=$SIM/pods/$n
   ip netns exec $P-$n unshare --mount --uts --propagation private -- bash -c '
@@ -79,7 +88,8 @@ ctr() { # N CMD...: one container of pod N (its mounts), as uid 999
     mount --bind '$d'/pv/mysql /var/lib/mysql
     mount --bind '$d'/run /run/mysqld
     mount --bind '$d'/tmp /tmp
-    exec env -i PATH='$SIM'/bin:/usr/bin:/bin HOSTNAME=mysql-'$n' POD_NAME=mysql-'$n' POD_NAMESPACE=default \
+    mount --bind '$SIM'/backups /backups
+    exec env -i PATH='$SIM'/bin:/usr/bin:/bin HOSTNAME=mysql-'$n' POD_NAME=mysql-'$n' POD_NAMESPACE=default '"${CTR_ENV:-}"' \
       setpriv --reuid=999 --regid=999 --clear-groups -- "$@"' _ "$@"
 }
 
