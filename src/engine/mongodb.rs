@@ -1,12 +1,16 @@
 //! MongoDB 8.0 with the official `mongo` image: one replica set with keyfile internal auth. A
 //! sidecar runs an idempotent reconciliation step that initiates the set on pod 0 (only when no
-//! peer could already hold one) and adds every other pod through the current primary.
+//! peer could already hold one) and adds every other pod through the current primary. Backups are
+//! `mongodump --oplog` archives of a secondary; a restore loads one into pod 0's empty volume
+//! (init-data with `RESTORE_FROM`), from which the sidecar initiates a new set.
 
 use anyhow::{Result, bail};
 use k8s_openapi::api::core::v1::{Container, EnvVar, Probe, VolumeMount};
 use serde::Serialize;
 
-use super::{Engine, Parts, Port, SetContext, render_files, small_resources, volumes};
+use super::{
+    Engine, Parts, Port, SetContext, backup_container, render_files, small_resources, volumes,
+};
 use crate::k8s::{empty_dir, exec, mount, tcp};
 use crate::spec::{DbSpec, MongodbSpec, Spec};
 
@@ -33,6 +37,9 @@ struct Paths {
     keyfile_dir: &'static str,
     keyfile: &'static str,
     dbpath: &'static str,
+    /// The whole data volume (init-data): mongod's dbpath is its `db` directory.
+    volume: &'static str,
+    volume_db: &'static str,
 }
 
 const PATHS: Paths = Paths {
@@ -42,6 +49,8 @@ const PATHS: Paths = Paths {
     keyfile_dir: "/etc/mongo-keyfile",
     keyfile: "/etc/mongo-keyfile/keyfile",
     dbpath: "/data/db",
+    volume: "/data/volume",
+    volume_db: "/data/volume/db",
 };
 
 #[derive(Serialize)]
@@ -67,12 +76,16 @@ struct Context<'a> {
     users: Users,
 }
 
-const SCRIPT_IDS: [&str; 4] = [
+const SCRIPT_IDS: [&str; 6] = [
     "mongodb/init-keyfile.sh",
+    "mongodb/init-data.sh",
+    "mongodb/restore-root.js",
     "mongodb/replica-set.sh",
     "mongodb/replica-set.js",
     "mongodb/readiness.js",
 ];
+/// Scripts of the backup CronJob, rendered when the spec has backups.
+const BACKUP_SCRIPT_IDS: [&str; 2] = ["mongodb/backup.sh", "mongodb/member-state.js"];
 
 const KEYFILE: &str = "keyfile";
 const TMP: &str = "tmp";
@@ -86,6 +99,10 @@ impl Engine for MongoDb {
     /// MongoDB's limit on replica set members.
     fn max_replicas(&self) -> u32 {
         50
+    }
+
+    fn backups(&self) -> bool {
+        true
     }
 
     fn warnings(&self, spec: &Spec) -> Vec<String> {
@@ -137,7 +154,10 @@ impl Engine for MongoDb {
             users: Users { root: "root" },
         };
         let config = render_files(&["mongodb/mongod.conf"], &ctx)?;
-        let scripts = render_files(&SCRIPT_IDS, &ctx)?;
+        let mut scripts = render_files(&SCRIPT_IDS, &ctx)?;
+        if spec.backup.is_some() {
+            scripts.extend(render_files(&BACKUP_SCRIPT_IDS, &ctx)?);
+        }
 
         let image = spec.image.reference.clone();
         let home = EnvVar {
@@ -156,6 +176,25 @@ impl Engine for MongoDb {
                 mount(volumes::SCRIPTS, PATHS.scripts, true),
                 mount(volumes::CREDENTIALS, PATHS.credentials, true),
                 mount(KEYFILE, PATHS.keyfile_dir, false),
+            ]),
+            ..Default::default()
+        };
+        // Last, so that the restore Job runs it with RESTORE_FROM (see init-data.sh): it sees the
+        // whole volume, where a restore is built beside mongod's `db` directory and renamed into
+        // place.
+        let init_data = Container {
+            name: "init-data".into(),
+            image: Some(image.clone()),
+            command: Some(vec![
+                "bash".into(),
+                format!("{}/init-data.sh", PATHS.scripts),
+            ]),
+            env: Some(vec![home.clone()]),
+            volume_mounts: Some(vec![
+                mount(volumes::DATA, PATHS.volume, false),
+                mount(volumes::SCRIPTS, PATHS.scripts, true),
+                mount(volumes::CREDENTIALS, PATHS.credentials, true),
+                mount(TMP, "/tmp", false),
             ]),
             ..Default::default()
         };
@@ -229,7 +268,7 @@ impl Engine for MongoDb {
             ports: vec![PORT],
             config,
             scripts,
-            init_containers: vec![init_keyfile],
+            init_containers: vec![init_keyfile, init_data],
             containers: vec![mongod, sidecar],
             volumes: vec![empty_dir(KEYFILE, Some("Memory")), empty_dir(TMP, None)],
             user_id: MONGODB_UID,
@@ -238,7 +277,17 @@ impl Engine for MongoDb {
             // Every member must be able to start (and answer pod 0) before any is Ready: with
             // ordered start, a member that cannot become secondary alone would block the others.
             pod_management_policy: "Parallel",
-            backup: None,
+            // mongodump streams documents into a gzip archive; mongosh (Node.js) checks members.
+            backup: backup_container(
+                spec,
+                PATHS.scripts,
+                PATHS.credentials,
+                small_resources("100m", "128Mi", "512Mi"),
+            )
+            .map(|c| Container {
+                env: Some(vec![home]),
+                ..c
+            }),
         })
     }
 }

@@ -3,4 +3,5 @@
 mod cli;
 mod harness;
 mod invariants;
+mod mongodb_scripts;
 mod presets;
