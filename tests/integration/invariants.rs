@@ -447,17 +447,22 @@ fn server_ids_and_identity_follow_the_ordinal() {
     assert!(!init.contains("orders-0.orders"), "no literal pod-0 name");
 }
 
-/// The shell function `name` of script `key` in the ConfigMaps `db` generates for `args`, as
-/// rendered: its definition, for a test to run with bash.
-fn rendered_function(db: DbKind, args: &GenerateArgs, key: &str, name: &str) -> String {
+/// Script `key` of the ConfigMaps `db` generates for `args`, as rendered.
+pub(crate) fn rendered_script(db: DbKind, args: &GenerateArgs, key: &str) -> String {
     let spec = sts_gen::resolve::resolve_with(db, args, &password)
         .unwrap()
         .spec;
     let docs = sts_gen::generate(&spec).unwrap();
-    let script = config_maps(&docs)
+    config_maps(&docs)
         .into_iter()
         .find_map(|c| c.data.as_ref()?.get(key).cloned())
-        .unwrap_or_else(|| panic!("{db:?} has no {key}"));
+        .unwrap_or_else(|| panic!("{db:?} has no {key}"))
+}
+
+/// The shell function `name` of script `key` in the ConfigMaps `db` generates for `args`, as
+/// rendered: its definition, for a test to run with bash.
+fn rendered_function(db: DbKind, args: &GenerateArgs, key: &str, name: &str) -> String {
+    let script = rendered_script(db, args, key);
     let start = script
         .find(&format!("{name}() {{"))
         .unwrap_or_else(|| panic!("{key} defines no {name}"));
