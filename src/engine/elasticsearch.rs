@@ -439,6 +439,86 @@ mod tests {
         }
     }
 
+    fn spec_with(args: GenerateArgs) -> anyhow::Result<Spec> {
+        Ok(
+            crate::resolve::resolve_with(DbKind::Elasticsearch, &args, &|_| Ok("pw".to_owned()))?
+                .spec,
+        )
+    }
+
+    #[test]
+    fn backups_are_a_shared_repository_every_node_mounts() {
+        let on = GenerateArgs {
+            backup_schedule: Some("@daily".into()),
+            ..Default::default()
+        };
+        let with_backups = spec_with(on).unwrap();
+        let parts = Elasticsearch.parts(&with_backups).unwrap();
+        assert!(parts.shared_backups && parts.backup.is_some() && parts.restore.is_none());
+        let yml = &parts.config["elasticsearch.yml"];
+        assert!(yml.contains("\npath.repo: [ \"/backups\" ]\n"), "{yml}");
+        assert!(
+            parts.scripts.contains_key("backup.sh") && parts.scripts.contains_key("restore.sh")
+        );
+        let mounts = parts.containers[0].volume_mounts.as_ref().unwrap();
+        assert!(
+            mounts
+                .iter()
+                .any(|m| m.name == volumes::BACKUPS && m.mount_path == BACKUPS_DIR)
+        );
+
+        // Every pod gets the claim, which is therefore ReadWriteMany.
+        let docs = crate::generate(&with_backups).unwrap();
+        let claim = docs
+            .iter()
+            .find_map(|d| match d {
+                crate::k8s::Manifest::PersistentVolumeClaim(c) => Some(c),
+                _ => None,
+            })
+            .unwrap();
+        let access = claim.spec.as_ref().unwrap().access_modes.as_ref().unwrap();
+        assert_eq!(access, &["ReadWriteMany"]);
+        let sts = docs
+            .iter()
+            .find_map(|d| match d {
+                crate::k8s::Manifest::StatefulSet(s) => Some(s),
+                _ => None,
+            })
+            .unwrap();
+        let pod = sts.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+        assert!(pod.volumes.iter().flatten().any(|v| {
+            v.persistent_volume_claim
+                .as_ref()
+                .is_some_and(|c| c.claim_name == "elasticsearch-backups")
+        }));
+
+        // Off: nothing of it.
+        let off = Elasticsearch.parts(&spec(3, None)).unwrap();
+        assert!(!off.config["elasticsearch.yml"].contains("path.repo"));
+        assert!(!off.scripts.contains_key("backup.sh") && off.backup.is_none());
+        let mounts = off.containers[0].volume_mounts.as_ref().unwrap();
+        assert!(!mounts.iter().any(|m| m.name == volumes::BACKUPS));
+
+        // The restore needs the set's backup settings, and then has its own Job container.
+        let restore = GenerateArgs {
+            restore_from: Some("20261125T030000Z".into()),
+            existing_secret: Some("creds".into()),
+            ..Default::default()
+        };
+        let err = Elasticsearch
+            .parts(&spec_with(restore.clone()).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs the backup settings"), "{err}");
+        let with = GenerateArgs {
+            backup_schedule: Some("@daily".into()),
+            ..restore
+        };
+        let parts = Elasticsearch.parts(&spec_with(with).unwrap()).unwrap();
+        let c = parts.restore.expect("the restore Job's container");
+        assert_eq!(c.command.unwrap(), ["bash", "/scripts/restore.sh"]);
+    }
+
     #[test]
     fn quorum_budget_and_warnings() {
         assert_eq!(

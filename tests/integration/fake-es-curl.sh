@@ -10,6 +10,8 @@
 set -euo pipefail
 printf 'ARGV %s\n' "$*" >> "$FAKE_DIR/log"
 config='' method=GET output=/dev/stdout write_out='' url='' body=0
+[ "${1-}" = --disable ] || { echo "fake curl: --disable must come first (no ~/.curlrc)" >&2; exit 2; }
+shift
 while [ $# -gt 0 ]; do
   case $1 in
     --config) config=$2; shift ;;
