@@ -1,6 +1,9 @@
 //! Elasticsearch 8 with the official image: every pod master-eligible and a data node, cluster
 //! formation from the pod names, security on with transport TLS from a generated (or provided)
 //! CA, and `vm.max_map_count` handled by a privileged init container or by turning mmap off.
+//! Backups are snapshots the nodes write into a shared-filesystem (`fs`) repository on the
+//! backups claim, which every node mounts; the backup and restore Jobs drive the `_snapshot` API
+//! with curl through the client Service.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +12,10 @@ use k8s_openapi::api::core::v1::{Container, EnvVar, Probe, SecurityContext, TCPS
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
-use super::{Engine, Parts, Port, SetContext, render_files, volumes};
+use super::{
+    BACKUPS_DIR, Engine, Parts, Port, SetContext, backup_container, render_files, small_resources,
+    volumes,
+};
 use crate::k8s::{empty_dir, mount, tcp};
 use crate::resolve::PasswordSource;
 use crate::spec::{DbSpec, ElasticsearchSpec, Spec};
@@ -37,6 +43,11 @@ const MAX_MAP_COUNT: u32 = 262_144;
 const KEY_PASSWORD: &str = "elastic-password";
 const KEY_CA: &str = "ca.crt";
 const KEY_CRT: &str = "tls.crt";
+/// The snapshot repository the backup and restore Jobs register.
+const REPOSITORY: &str = "sts-gen";
+/// The repository's directory on the backups claim (a subdirectory: the claim's root may hold
+/// other things, such as ext4's lost+found).
+const REPOSITORY_LOCATION: &str = "/backups/elasticsearch";
 const KEY_KEY: &str = "tls.key";
 
 #[derive(Serialize)]
@@ -84,11 +95,24 @@ struct Context<'a> {
     elasticsearch: &'a ElasticsearchSpec,
     paths: Paths,
     keys: Keys,
+    api: Api,
 }
 
 #[derive(Serialize)]
 struct Keys {
     password: &'static str,
+    ca: &'static str,
+}
+
+/// How the backup and restore Jobs reach Elasticsearch and where the snapshots go.
+#[derive(Serialize)]
+struct Api {
+    /// The protocol the HTTP port serves: https with `httpTls` (verified against the Secret's CA).
+    scheme: &'static str,
+    repository: &'static str,
+    /// `path.repo`: where the backups claim is mounted in every node.
+    repository_root: &'static str,
+    repository_location: &'static str,
 }
 
 const CONFIG_COPY: &str = "config-copy";
@@ -196,12 +220,33 @@ impl Engine for Elasticsearch {
             paths: PATHS,
             keys: Keys {
                 password: KEY_PASSWORD,
+                ca: KEY_CA,
+            },
+            api: Api {
+                scheme: if e.http_tls { "https" } else { "http" },
+                repository: REPOSITORY,
+                repository_root: BACKUPS_DIR,
+                repository_location: REPOSITORY_LOCATION,
             },
         };
+        // The restore goes through the repository the set mounts with its backup settings, and
+        // its ConfigMaps replace the set's: without those settings they would drop path.repo.
+        if spec.restore_from.is_some() && spec.backup.is_none() {
+            bail!(
+                "--restore-from for Elasticsearch needs the backup settings the set runs with \
+                 (--backup-schedule and the others): every node reads the snapshots from the \
+                 backups claim they mount"
+            );
+        }
         let config = render_files(&["elasticsearch/elasticsearch.yml"], &ctx)?;
         let mut script_ids = vec!["elasticsearch/init-config.sh"];
         if e.privileged_init {
             script_ids.push("elasticsearch/init-sysctl.sh");
+        }
+        // restore.sh is part of the set's scripts too: the restore output's ConfigMaps are then
+        // the set's, byte for byte, and applying either never changes what the other runs.
+        if spec.backup.is_some() {
+            script_ids.extend(["elasticsearch/backup.sh", "elasticsearch/restore.sh"]);
         }
         let scripts = render_files(&script_ids, &ctx)?;
 
@@ -257,13 +302,7 @@ impl Engine for Elasticsearch {
                 env("ES_TMPDIR", "/tmp".into()),
             ]),
             ports: Some(vec![HTTP.container_port(), TRANSPORT.container_port()]),
-            volume_mounts: Some(vec![
-                mount(volumes::DATA, PATHS.data, false),
-                mount(CONFIG_COPY, PATHS.config, false),
-                mount(volumes::CREDENTIALS, PATHS.certs, true),
-                mount(LOGS, "/usr/share/elasticsearch/logs", false),
-                mount(TMP, "/tmp", false),
-            ]),
+            volume_mounts: Some(elasticsearch_mounts(spec)),
             // Start-up includes JVM start and, on a restart, shard recovery: up to 10 minutes.
             startup_probe: Some(Probe {
                 period_seconds: Some(10),
@@ -307,9 +346,43 @@ impl Engine for Elasticsearch {
             max_unavailable: i32::from(spec.replicas >= 3),
             // Every node must be up to elect the first master: ordered start would never get there.
             pod_management_policy: "Parallel",
-            backup: None,
+            // curl against the API: the snapshot itself runs in the nodes.
+            backup: backup_container(spec, PATHS.scripts, PATHS.credentials, api_resources()),
+            shared_backups: true,
+            restore: spec.restore_from.as_ref().map(|_| Container {
+                name: "restore".into(),
+                image: Some(spec.image.reference.clone()),
+                command: Some(script("restore.sh")),
+                volume_mounts: Some(vec![
+                    mount(volumes::SCRIPTS, PATHS.scripts, true),
+                    mount(volumes::CREDENTIALS, PATHS.credentials, true),
+                    mount(TMP, "/tmp", false),
+                ]),
+                resources: Some(api_resources()),
+                ..Default::default()
+            }),
         })
     }
+}
+
+/// The Jobs' container runs bash and curl only.
+fn api_resources() -> k8s_openapi::api::core::v1::ResourceRequirements {
+    small_resources("100m", "64Mi", "256Mi")
+}
+
+/// The elasticsearch container's mounts; with backups, the backups claim at `path.repo`.
+fn elasticsearch_mounts(spec: &Spec) -> Vec<k8s_openapi::api::core::v1::VolumeMount> {
+    let mut m = vec![
+        mount(volumes::DATA, PATHS.data, false),
+        mount(CONFIG_COPY, PATHS.config, false),
+        mount(volumes::CREDENTIALS, PATHS.certs, true),
+        mount(LOGS, "/usr/share/elasticsearch/logs", false),
+        mount(TMP, "/tmp", false),
+    ];
+    if spec.backup.is_some() {
+        m.push(mount(volumes::BACKUPS, BACKUPS_DIR, false));
+    }
+    m
 }
 
 #[cfg(test)]
@@ -360,6 +433,86 @@ mod tests {
                 "{want} missing from {sans:?}"
             );
         }
+    }
+
+    fn spec_with(args: GenerateArgs) -> anyhow::Result<Spec> {
+        Ok(
+            crate::resolve::resolve_with(DbKind::Elasticsearch, &args, &|_| Ok("pw".to_owned()))?
+                .spec,
+        )
+    }
+
+    #[test]
+    fn backups_are_a_shared_repository_every_node_mounts() {
+        let on = GenerateArgs {
+            backup_schedule: Some("@daily".into()),
+            ..Default::default()
+        };
+        let with_backups = spec_with(on).unwrap();
+        let parts = Elasticsearch.parts(&with_backups).unwrap();
+        assert!(parts.shared_backups && parts.backup.is_some() && parts.restore.is_none());
+        let yml = &parts.config["elasticsearch.yml"];
+        assert!(yml.contains("\npath.repo: [ \"/backups\" ]\n"), "{yml}");
+        assert!(
+            parts.scripts.contains_key("backup.sh") && parts.scripts.contains_key("restore.sh")
+        );
+        let mounts = parts.containers[0].volume_mounts.as_ref().unwrap();
+        assert!(
+            mounts
+                .iter()
+                .any(|m| m.name == volumes::BACKUPS && m.mount_path == BACKUPS_DIR)
+        );
+
+        // Every pod gets the claim, which is therefore ReadWriteMany.
+        let docs = crate::generate(&with_backups).unwrap();
+        let claim = docs
+            .iter()
+            .find_map(|d| match d {
+                crate::k8s::Manifest::PersistentVolumeClaim(c) => Some(c),
+                _ => None,
+            })
+            .unwrap();
+        let access = claim.spec.as_ref().unwrap().access_modes.as_ref().unwrap();
+        assert_eq!(access, &["ReadWriteMany"]);
+        let sts = docs
+            .iter()
+            .find_map(|d| match d {
+                crate::k8s::Manifest::StatefulSet(s) => Some(s),
+                _ => None,
+            })
+            .unwrap();
+        let pod = sts.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+        assert!(pod.volumes.iter().flatten().any(|v| {
+            v.persistent_volume_claim
+                .as_ref()
+                .is_some_and(|c| c.claim_name == "elasticsearch-backups")
+        }));
+
+        // Off: nothing of it.
+        let off = Elasticsearch.parts(&spec(3, None)).unwrap();
+        assert!(!off.config["elasticsearch.yml"].contains("path.repo"));
+        assert!(!off.scripts.contains_key("backup.sh") && off.backup.is_none());
+        let mounts = off.containers[0].volume_mounts.as_ref().unwrap();
+        assert!(!mounts.iter().any(|m| m.name == volumes::BACKUPS));
+
+        // The restore needs the set's backup settings, and then has its own Job container.
+        let restore = GenerateArgs {
+            restore_from: Some("20261125T030000Z".into()),
+            existing_secret: Some("creds".into()),
+            ..Default::default()
+        };
+        let err = Elasticsearch
+            .parts(&spec_with(restore.clone()).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs the backup settings"), "{err}");
+        let with = GenerateArgs {
+            backup_schedule: Some("@daily".into()),
+            ..restore
+        };
+        let parts = Elasticsearch.parts(&spec_with(with).unwrap()).unwrap();
+        let c = parts.restore.expect("the restore Job's container");
+        assert_eq!(c.command.unwrap(), ["bash", "/scripts/restore.sh"]);
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub mod volumes {
     pub const SCRIPTS: &str = "scripts";
     /// The credentials Secret (files mode 0440, group = the pod's fsGroup).
     pub const CREDENTIALS: &str = "credentials";
+    /// The backups' claim (`<name>-backups`): in the backup Job's pod, and in the database pods
+    /// of an engine whose servers write the backups themselves (`Parts::shared_backups`).
+    pub const BACKUPS: &str = "backups";
 }
 
 /// A port the database serves; Services target it by name.
@@ -106,6 +109,17 @@ pub struct Parts {
     /// The backup CronJob's container (when the spec has backups): its command and the mounts
     /// of the pod's volumes it needs; the assembler adds the backups volume at `BACKUPS_DIR`.
     pub backup: Option<Container>,
+    /// The database servers write the backups themselves, into a shared-filesystem repository
+    /// (Elasticsearch's `fs` snapshots): with backups on, every database pod gets the backups'
+    /// claim as volume `volumes::BACKUPS` (the engine mounts it), so the claim is
+    /// ReadWriteMany. Otherwise only the backup Job mounts it (ReadWriteOnce).
+    pub shared_backups: bool,
+    /// How `--restore-from` restores, for an engine that restores through the database's API
+    /// into a running set (Elasticsearch's `_restore`): the container of a Job that does it,
+    /// with `RESTORE_FROM` set to the backup's name by the assembler. The restore output is
+    /// then the ConfigMaps and that Job, nothing of pod 0. `None`: pod 0's init containers
+    /// restore into pod 0's claim before the set starts (`RESTORE_FROM` = the backup's path).
+    pub restore: Option<Container>,
 }
 
 /// Where backups live in the backup and restore Jobs' containers.

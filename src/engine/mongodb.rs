@@ -101,10 +101,6 @@ impl Engine for MongoDb {
         50
     }
 
-    fn backups(&self) -> bool {
-        true
-    }
-
     fn warnings(&self, spec: &Spec) -> Vec<String> {
         let n = spec.replicas;
         let voting = n.min(MAX_VOTING);
@@ -273,6 +269,8 @@ impl Engine for MongoDb {
             volumes: vec![empty_dir(KEYFILE, Some("Memory")), empty_dir(TMP, None)],
             user_id: MONGODB_UID,
             single_writer: false,
+            shared_backups: false,
+            restore: None,
             max_unavailable: ((voting - 1) / 2) as i32,
             // Every member must be able to start (and answer pod 0) before any is Ready: with
             // ordered start, a member that cannot become secondary alone would block the others.

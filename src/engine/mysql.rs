@@ -345,6 +345,8 @@ impl Engine for Mysql {
             ],
             user_id: MYSQL_UID,
             single_writer: true,
+            shared_backups: false,
+            restore: None,
             // No quorum: one pod at a time keeps the others serving.
             max_unavailable: 1,
             // Pod N clones a running N-1 on its first start.

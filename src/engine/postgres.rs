@@ -189,6 +189,8 @@ impl Engine for Postgres {
             volumes: vec![empty_dir(RUN, Some("Memory")), empty_dir(TMP, None)],
             user_id: POSTGRES_UID,
             single_writer: true,
+            shared_backups: false,
+            restore: None,
             max_unavailable: 1,
             // Pod N clones a running N-1 on its first start.
             pod_management_policy: "OrderedReady",

@@ -151,6 +151,8 @@ impl Engine for Redis {
             volumes: vec![empty_dir(RUNTIME, Some("Memory")), empty_dir(TMP, None)],
             user_id: REDIS_UID,
             single_writer: true,
+            shared_backups: false,
+            restore: None,
             max_unavailable: 1,
             pod_management_policy: "OrderedReady",
             // redis-cli --rdb streams the snapshot to a file.

@@ -1,5 +1,5 @@
-//! Backups: the claim they live on, the CronJob that takes them, and the Job that restores one
-//! into a fresh set's pod 0.
+//! Backups: the claim they live on, the CronJob that takes them, and the Job that restores one:
+//! into a fresh set's pod 0, or through the database's API into a running set.
 
 use std::collections::BTreeMap;
 
@@ -17,7 +17,7 @@ use crate::labels::Labels;
 use crate::spec::{BackupSpec, Spec, Storage};
 
 /// The backups volume in the Jobs' pods.
-const BACKUPS: &str = "backups";
+const BACKUPS: &str = volumes::BACKUPS;
 
 /// A claim with the labels `labels` (pod 0's: the claim template's, which are the selector's).
 pub fn claim(
@@ -36,6 +36,29 @@ pub fn claim(
         spec: Some(claim_spec(storage)),
         ..Default::default()
     }
+}
+
+/// The backups' claim. ReadWriteMany where every database pod mounts it (`Parts::shared_backups`:
+/// the pods run on different nodes and all write to it); ReadWriteOnce where only the backup Job
+/// does.
+pub fn backups_claim(
+    spec: &Spec,
+    labels: &Labels,
+    parts: &Parts,
+    b: &BackupSpec,
+) -> PersistentVolumeClaim {
+    let mut c = claim(spec, &spec.names.backups, labels.job("backup"), &b.storage);
+    if parts.shared_backups {
+        if let Some(s) = c.spec.as_mut() {
+            s.access_modes = Some(vec!["ReadWriteMany".into()]);
+        }
+    }
+    c
+}
+
+/// The backups' claim as the volume `backups` of a pod.
+pub(super) fn backups_volume(spec: &Spec) -> Volume {
+    claim_volume(BACKUPS, &spec.names.backups, false)
 }
 
 fn claim_volume(name: &str, claim: &str, read_only: bool) -> Volume {
@@ -157,6 +180,37 @@ pub fn restore_job(spec: &Spec, labels: &Labels, parts: &Parts, name: &str) -> J
         Some(inits),
         vec![restore],
     );
+    Job {
+        metadata: ObjectMeta {
+            labels: Some(labels.job("restore")),
+            ..object_meta(spec, &spec.names.restore_job, labels)
+        },
+        spec: Some(JobSpec {
+            backoff_limit: Some(2),
+            template,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The restore Job of an engine that restores through the database's API
+/// (`Parts::restore`): its container, with `RESTORE_FROM` naming the backup, against the running
+/// set. Nothing of pod 0: the set's own pods load the data.
+pub fn api_restore_job(
+    spec: &Spec,
+    labels: &Labels,
+    parts: &Parts,
+    container: &Container,
+    name: &str,
+) -> Job {
+    let mut c = harden(spec, container);
+    c.env.get_or_insert_with(Vec::new).push(EnvVar {
+        name: "RESTORE_FROM".into(),
+        value: Some(name.to_owned()),
+        ..Default::default()
+    });
+    let template = job_pod(spec, parts, labels, "restore", Vec::new(), None, vec![c]);
     Job {
         metadata: ObjectMeta {
             labels: Some(labels.job("restore")),

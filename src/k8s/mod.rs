@@ -105,11 +105,8 @@ pub fn assemble(spec: &Spec, parts: &Parts) -> Vec<Manifest> {
         )));
     }
     if let Some(b) = &spec.backup {
-        out.push(Manifest::PersistentVolumeClaim(backup::claim(
-            spec,
-            &spec.names.backups,
-            labels.job("backup"),
-            &b.storage,
+        out.push(Manifest::PersistentVolumeClaim(backup::backups_claim(
+            spec, &labels, parts, b,
         )));
         out.push(Manifest::CronJob(backup::cronjob(spec, &labels, parts, b)));
     }
@@ -117,9 +114,16 @@ pub fn assemble(spec: &Spec, parts: &Parts) -> Vec<Manifest> {
 }
 
 /// What restores backup `name` into a fresh set: the ConfigMaps the Job runs, pod 0's claim
-/// (the StatefulSet adopts it) and the Job that fills it.
+/// (the StatefulSet adopts it) and the Job that fills it. Where the engine restores through its
+/// API (`Parts::restore`): the ConfigMaps and the Job, which waits for the running set.
 fn restore(spec: &Spec, parts: &Parts, labels: &Labels, name: &str) -> Vec<Manifest> {
     let mut out = config_maps(spec, labels, parts).to_vec();
+    if let Some(container) = &parts.restore {
+        out.push(Manifest::Job(backup::api_restore_job(
+            spec, labels, parts, container, name,
+        )));
+        return out;
+    }
     out.extend([
         Manifest::PersistentVolumeClaim(backup::claim(
             spec,

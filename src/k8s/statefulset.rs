@@ -68,6 +68,13 @@ pub fn statefulset(spec: &Spec, labels: &Labels, parts: &Parts) -> StatefulSet {
 }
 
 fn pod_spec(spec: &Spec, parts: &Parts, selector: &LabelSelector) -> PodSpec {
+    let mut base = base_pod_spec(spec, parts);
+    // The servers write the backups themselves: every pod mounts the (ReadWriteMany) claim.
+    if parts.shared_backups && spec.backup.is_some() {
+        base.volumes
+            .get_or_insert_with(Vec::new)
+            .push(super::backup::backups_volume(spec));
+    }
     PodSpec {
         affinity: Some(affinity(spec, selector)),
         topology_spread_constraints: Some(vec![TopologySpreadConstraint {
@@ -85,7 +92,7 @@ fn pod_spec(spec: &Spec, parts: &Parts, selector: &LabelSelector) -> PodSpec {
                 .collect(),
         ),
         containers: parts.containers.iter().map(|c| harden(spec, c)).collect(),
-        ..base_pod_spec(spec, parts)
+        ..base
     }
 }
 

@@ -1,6 +1,7 @@
 //! One integration-test binary: CLI behaviour, preset snapshots and invariants of the output.
 
 mod cli;
+mod elasticsearch_backup;
 mod harness;
 mod invariants;
 mod mongodb_scripts;
