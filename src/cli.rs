@@ -180,6 +180,10 @@ pub struct GenerateArgs {
     /// How many complete backups to keep; older ones go once a new one succeeds
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub backup_keep: Option<String>,
+    /// Keep backups in an S3-compatible bucket: an existing Secret with endpoint, bucket,
+    /// access-key-id, secret-access-key (and optionally region)
+    #[arg(long, value_name = "SECRET")]
+    pub backup_s3_secret: Option<String>,
     /// Instead of the set, print what restores backup NAME into a fresh set's pod 0
     #[arg(long, value_name = "NAME")]
     pub restore_from: Option<String>,

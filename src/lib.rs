@@ -29,7 +29,9 @@ use values::Values;
 
 /// Every object of `spec`, in apply order.
 pub fn generate(spec: &Spec) -> Result<Vec<Manifest>> {
-    let parts = engine::for_kind(spec.db.kind()).parts(spec)?;
+    let mut parts = engine::for_kind(spec.db.kind()).parts(spec)?;
+    let s3 = k8s::backup::s3_scripts(spec, &parts)?;
+    parts.scripts.extend(s3);
     Ok(k8s::assemble(spec, &parts))
 }
 

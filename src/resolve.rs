@@ -12,10 +12,11 @@ use crate::presets;
 use crate::quantity::Quantity;
 use crate::spec::{
     BackupSpec, Credentials, DbSpec, ElasticsearchSpec, Image, MongodbSpec, MysqlSpec,
-    PostgresSpec, RedisSpec, Resources, Spec, Storage,
+    PostgresSpec, RedisSpec, Resources, S3Store, Spec, Storage,
 };
 use crate::values::{
-    BackupValues, Merge, MongodbValues, MysqlValues, ResourceValues, Scalar, StorageValues, Values,
+    BackupValues, Merge, MongodbValues, MysqlValues, ResourceValues, S3Values, Scalar,
+    StorageValues, Values,
 };
 
 /// Makes one random secret of the given length; injected so that tests can be deterministic.
@@ -142,6 +143,10 @@ fn flag_values(a: &GenerateArgs) -> Result<Values> {
             schedule: a.backup_schedule.clone(),
             storage_size: scalar(&a.backup_storage_size),
             storage_class_name: None,
+            s3: a.backup_s3_secret.as_ref().map(|secret| S3Values {
+                secret: Some(secret.clone()),
+                ..Default::default()
+            }),
             keep: match &a.backup_keep {
                 None => None,
                 Some(text) => Some(text.trim().parse::<i64>().map_err(|_| {
@@ -182,6 +187,7 @@ impl Origin<'_> {
                 .as_ref()
                 .map(|_| "--backup-storage-size"),
             "backup.keep" => a.backup_keep.as_ref().map(|_| "--backup-keep"),
+            "backup.s3.secret" => a.backup_s3_secret.as_ref().map(|_| "--backup-s3-secret"),
             "mongodb.replicaSetName" => mongodb
                 .and_then(|m| m.replica_set_name.as_ref())
                 .map(|_| "--replica-set"),
@@ -336,16 +342,18 @@ fn spec_from_values(
         }
     };
 
-    let backup = backup(origin, v.backup.clone().unwrap_or_default())?;
+    let backup_values = v.backup.clone().unwrap_or_default();
+    let backup_s3 = s3_store(origin, &names, &backup_values)?;
+    let backup = backup(origin, backup_values)?;
     let restore_from = match &origin.args.restore_from {
         None => None,
         Some(name) => {
-            check_backup_name(name)?;
+            let name = check_backup_name(name)?;
             ensure!(
                 matches!(credentials, Credentials::Existing(_)),
                 "--restore-from {name} needs --existing-secret: the restored data keeps the passwords of the Secret in use when the backup was taken"
             );
-            Some(name.clone())
+            Some(name)
         }
     };
 
@@ -364,6 +372,7 @@ fn spec_from_values(
         labels,
         backup,
         restore_from,
+        backup_s3,
         db: db_spec,
     };
     if let Credentials::Generated(_) = spec.credentials {
@@ -432,9 +441,62 @@ fn check_schedule(what: &str, s: &str) -> Result<()> {
     Ok(())
 }
 
+/// The rclone image the backup and restore Jobs use to reach an S3 bucket (`backup.s3.image`).
+pub const S3_CLIENT_IMAGE: &str = "rclone/rclone:1.68.2";
+
+/// The S3 bucket of the backups, when `backup.s3.secret` is set: for the backup CronJob and for
+/// a restore alike, so it does not depend on a schedule.
+fn s3_store(origin: &Origin, names: &Names, b: &BackupValues) -> Result<Option<S3Store>> {
+    let Some(s3) = &b.s3 else { return Ok(None) };
+    let Some(secret) = &s3.secret else {
+        ensure!(
+            s3.prefix.is_none() && s3.image.is_none(),
+            "backup.s3 needs secret: the name of an existing Secret with endpoint, bucket, access-key-id and secret-access-key"
+        );
+        return Ok(None);
+    };
+    check_subdomain(&origin.name("backup.s3.secret"), secret)?;
+    let prefix = s3
+        .prefix
+        .clone()
+        .unwrap_or_else(|| names.statefulset.clone());
+    let prefix = prefix.trim_matches('/').to_owned();
+    ensure!(
+        !prefix.is_empty()
+            && prefix.split('/').all(|p| {
+                !p.is_empty()
+                    && p != "."
+                    && p != ".."
+                    && p.bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c))
+            }),
+        "backup.s3.prefix {prefix:?} is not a folder name: expected letters, digits, '-', '_' and '.' in parts separated by '/', such as backups/mysql"
+    );
+    let image = s3
+        .image
+        .clone()
+        .unwrap_or_else(|| S3_CLIENT_IMAGE.to_owned());
+    self::image("backup.s3.image", &image)?;
+    if let Some(class) = &b.storage_class_name {
+        check_subdomain("backup.storageClassName", class)?;
+    }
+    Ok(Some(S3Store {
+        secret: secret.clone(),
+        prefix,
+        image,
+        scratch: Storage {
+            size: quantity(origin, "backup.storageSize", &b.storage_size)?,
+            class_name: b.storage_class_name.clone(),
+        },
+    }))
+}
+
 /// A backup's name as the backup job writes it: its UTC start time, e.g. 20261125T030000Z.
-fn check_backup_name(name: &str) -> Result<()> {
-    let b = name.as_bytes();
+/// Elasticsearch's snapshot of it has the same name in lowercase, which is accepted too; the
+/// name is returned as the backup job writes it.
+fn check_backup_name(name: &str) -> Result<String> {
+    let upper = name.to_ascii_uppercase();
+    let b = upper.as_bytes();
     let ok = b.len() == 16
         && b[8] == b'T'
         && b[15] == b'Z'
@@ -443,7 +505,7 @@ fn check_backup_name(name: &str) -> Result<()> {
         ok,
         "--restore-from {name:?} is not a backup name: expected its UTC time as the backup job names it, such as 20261125T030000Z"
     );
-    Ok(())
+    Ok(upper)
 }
 
 fn quantity(origin: &Origin, key: &'static str, value: &Option<Scalar>) -> Result<Quantity> {
@@ -757,6 +819,16 @@ mod tests {
             let e = format!("{:#}", pg(a).unwrap_err());
             assert!(e.contains(want), "{e}");
         }
+        let lower = GenerateArgs {
+            restore_from: Some("20261125t030000z".into()),
+            existing_secret: Some("s".into()),
+            ..args()
+        };
+        assert_eq!(
+            pg(lower).unwrap().spec.restore_from.as_deref(),
+            Some("20261125T030000Z"),
+            "Elasticsearch's lowercase snapshot name names the backup too"
+        );
         assert!(check_schedule("s", "@daily").is_ok());
         assert!(check_schedule("s", "*/15 1-5 * JAN,FEB MON-FRI").is_ok());
     }

@@ -28,6 +28,9 @@ pub struct Spec {
     pub backup: Option<BackupSpec>,
     /// `--restore-from`: the output is what restores this backup into pod 0.
     pub restore_from: Option<String>,
+    /// Backups in an S3-compatible bucket instead of the claim `<name>-backups` (for the backup
+    /// CronJob and the restore Job alike).
+    pub backup_s3: Option<S3Store>,
     /// The database and its own options.
     pub db: DbSpec,
 }
@@ -39,6 +42,18 @@ pub struct BackupSpec {
     pub storage: Storage,
     /// Complete backups kept (at least 1).
     pub keep: u32,
+}
+
+/// An S3-compatible bucket that holds the backups, under `prefix/<backup name>/`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct S3Store {
+    /// The existing Secret with the bucket's endpoint, name and keys.
+    pub secret: String,
+    pub prefix: String,
+    /// The S3 client's image (rclone).
+    pub image: String,
+    /// The Jobs' scratch volume, which holds one backup on its way to or from the bucket.
+    pub scratch: Storage,
 }
 
 /// One variant per database, holding that database's options: an exhaustive `match` finds them.

@@ -21,6 +21,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     template!("_partials/identity.sh"),
     template!("_partials/cluster.sh"),
     template!("_partials/backup.sh"),
+    template!("_s3/s3.sh"),
     template!("elasticsearch/elasticsearch.yml"),
     template!("elasticsearch/init-config.sh"),
     template!("elasticsearch/init-sysctl.sh"),

@@ -121,6 +121,20 @@ pub struct BackupValues {
     pub storage_class_name: Option<String>,
     /// Complete backups kept.
     pub keep: Option<i64>,
+    /// An S3-compatible bucket instead of the claim.
+    pub s3: Option<S3Values>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct S3Values {
+    /// An existing Secret with the keys endpoint, bucket, access-key-id, secret-access-key and
+    /// optionally region.
+    pub secret: Option<String>,
+    /// The folder of this instance's backups in the bucket (default: the instance's name).
+    pub prefix: Option<String>,
+    /// The image of the S3 client (rclone) that uploads and downloads backups.
+    pub image: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -207,7 +221,13 @@ merge_struct!(BackupValues {
     schedule,
     storage_size,
     storage_class_name,
-    keep
+    keep,
+    s3
+});
+merge_struct!(S3Values {
+    secret,
+    prefix,
+    image
 });
 merge_struct!(StorageValues { size, class_name });
 merge_struct!(ResourceValues {

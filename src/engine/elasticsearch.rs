@@ -361,6 +361,7 @@ impl Engine for Elasticsearch {
                 resources: Some(api_resources()),
                 ..Default::default()
             }),
+            api_backups: true,
         })
     }
 }

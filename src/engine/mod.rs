@@ -120,6 +120,10 @@ pub struct Parts {
     /// then the ConfigMaps and that Job, nothing of pod 0. `None`: pod 0's init containers
     /// restore into pod 0's claim before the set starts (`RESTORE_FROM` = the backup's path).
     pub restore: Option<Container>,
+    /// The database takes and restores backups through its API into a repository of its own
+    /// (Elasticsearch's snapshots): with an S3 bucket it writes to the bucket itself, so the
+    /// Jobs get no S3 client containers.
+    pub api_backups: bool,
 }
 
 /// Where backups live in the backup and restore Jobs' containers.

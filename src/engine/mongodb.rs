@@ -271,6 +271,7 @@ impl Engine for MongoDb {
             single_writer: false,
             shared_backups: false,
             restore: None,
+            api_backups: false,
             max_unavailable: ((voting - 1) / 2) as i32,
             // Every member must be able to start (and answer pod 0) before any is Ready: with
             // ordered start, a member that cannot become secondary alone would block the others.

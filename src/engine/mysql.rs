@@ -347,6 +347,7 @@ impl Engine for Mysql {
             single_writer: true,
             shared_backups: false,
             restore: None,
+            api_backups: false,
             // No quorum: one pod at a time keeps the others serving.
             max_unavailable: 1,
             // Pod N clones a running N-1 on its first start.

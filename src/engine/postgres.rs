@@ -191,6 +191,7 @@ impl Engine for Postgres {
             single_writer: true,
             shared_backups: false,
             restore: None,
+            api_backups: false,
             max_unavailable: 1,
             // Pod N clones a running N-1 on its first start.
             pod_management_policy: "OrderedReady",

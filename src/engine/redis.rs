@@ -153,6 +153,7 @@ impl Engine for Redis {
             single_writer: true,
             shared_backups: false,
             restore: None,
+            api_backups: false,
             max_unavailable: 1,
             pod_management_policy: "OrderedReady",
             // redis-cli --rdb streams the snapshot to a file.

@@ -5,16 +5,16 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, Job, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, PodTemplateSpec,
-    Volume,
+    Container, EnvVar, EphemeralVolumeSource, PersistentVolumeClaim, PersistentVolumeClaimTemplate,
+    PersistentVolumeClaimVolumeSource, PodTemplateSpec, SecretVolumeSource, Volume,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::statefulset::{base_pod_spec, claim_spec, harden};
-use super::{mount, object_meta};
-use crate::engine::{BACKUPS_DIR, Parts, volumes};
+use super::{empty_dir, mount, object_meta};
+use crate::engine::{BACKUPS_DIR, Parts, small_resources, volumes};
 use crate::labels::Labels;
-use crate::spec::{BackupSpec, Spec, Storage};
+use crate::spec::{BackupSpec, S3Store, Spec, Storage};
 
 /// The backups volume in the Jobs' pods.
 const BACKUPS: &str = volumes::BACKUPS;
@@ -96,25 +96,137 @@ fn job_pod(
     }
 }
 
+/// Where the S3 client containers see the scripts ConfigMap and the S3 Secret.
+const S3_SCRIPTS_DIR: &str = "/sts-gen/scripts";
+const S3_CREDENTIALS_DIR: &str = "/etc/sts-gen/s3";
+/// Volumes of the Jobs' pods with an S3 bucket: its Secret and the client's home.
+const S3_CREDENTIALS: &str = "s3-credentials";
+const S3_HOME: &str = "s3-home";
+
+/// The S3 client's script (`s3.sh`) in the scripts ConfigMap, when the backups go to a bucket
+/// through the Jobs' S3 client containers.
+pub fn s3_scripts(spec: &Spec, parts: &Parts) -> anyhow::Result<BTreeMap<String, String>> {
+    #[derive(serde::Serialize)]
+    struct Context<'a> {
+        dir: &'a str,
+        keep: u32,
+        credentials: &'a str,
+        prefix: &'a str,
+    }
+    match &spec.backup_s3 {
+        Some(s3) if !parts.api_backups => crate::engine::render_files(
+            &["_s3/s3.sh"],
+            &Context {
+                dir: BACKUPS_DIR,
+                keep: spec.backup.as_ref().map_or(1, |b| b.keep),
+                credentials: S3_CREDENTIALS_DIR,
+                prefix: &s3.prefix,
+            },
+        ),
+        _ => Ok(BTreeMap::new()),
+    }
+}
+
+/// The S3 client container `name` running `s3.sh args...` on the scratch volume.
+fn s3_container(spec: &Spec, s3: &S3Store, name: &str, args: &[&str]) -> Container {
+    let command = ["sh".to_owned(), format!("{S3_SCRIPTS_DIR}/s3.sh")]
+        .into_iter()
+        .chain(args.iter().map(|a| (*a).to_owned()))
+        .collect();
+    harden(
+        spec,
+        &Container {
+            name: name.into(),
+            image: Some(s3.image.clone()),
+            command: Some(command),
+            env: Some(vec![EnvVar {
+                name: "HOME".into(),
+                value: Some("/tmp".into()),
+                ..Default::default()
+            }]),
+            volume_mounts: Some(vec![
+                mount(volumes::SCRIPTS, S3_SCRIPTS_DIR, true),
+                mount(S3_CREDENTIALS, S3_CREDENTIALS_DIR, true),
+                mount(BACKUPS, BACKUPS_DIR, false),
+                mount(S3_HOME, "/tmp", false),
+            ]),
+            // rclone buffers up to four 64 MiB parts of a stream.
+            resources: Some(small_resources("100m", "128Mi", "512Mi")),
+            ..Default::default()
+        },
+    )
+}
+
+/// The Jobs' volumes with an S3 bucket: the scratch volume (a claim of the Job's pod, deleted
+/// with it) that holds one backup on its way, the S3 Secret and the client's home.
+fn s3_volumes(labels: &Labels, component: &str, s3: &S3Store) -> Vec<Volume> {
+    vec![
+        Volume {
+            name: BACKUPS.into(),
+            ephemeral: Some(EphemeralVolumeSource {
+                volume_claim_template: Some(PersistentVolumeClaimTemplate {
+                    metadata: Some(ObjectMeta {
+                        labels: Some(labels.job(component)),
+                        ..Default::default()
+                    }),
+                    spec: claim_spec(&s3.scratch),
+                }),
+            }),
+            ..Default::default()
+        },
+        Volume {
+            name: S3_CREDENTIALS.into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(s3.secret.clone()),
+                // Readable by the pod's group (fsGroup) only, like the credentials.
+                default_mode: Some(0o440),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        empty_dir(S3_HOME, None),
+    ]
+}
+
 /// The CronJob: one backup at a time (Forbid), from a replica when one serves, retried once.
+/// With an S3 bucket the backup is taken by an init container into a scratch volume and the
+/// S3 client uploads it.
 pub fn cronjob(spec: &Spec, labels: &Labels, parts: &Parts, b: &BackupSpec) -> CronJob {
     let container = parts
         .backup
         .clone()
         .expect("an engine with backups supplies the backup container");
-    let mut c = harden(spec, &container);
-    c.volume_mounts
-        .get_or_insert_with(Vec::new)
-        .push(mount(BACKUPS, BACKUPS_DIR, false));
-    let template = job_pod(
-        spec,
-        parts,
-        labels,
-        "backup",
-        vec![claim_volume(BACKUPS, &spec.names.backups, false)],
-        None,
-        vec![c],
-    );
+    let c = harden(spec, &container);
+    let with_backups = |mut c: Container| {
+        c.volume_mounts
+            .get_or_insert_with(Vec::new)
+            .push(mount(BACKUPS, BACKUPS_DIR, false));
+        c
+    };
+    let template = match &spec.backup_s3 {
+        // The database writes to the bucket itself: the Job only asks it to.
+        Some(_) if parts.api_backups => {
+            job_pod(spec, parts, labels, "backup", Vec::new(), None, vec![c])
+        }
+        Some(s3) => job_pod(
+            spec,
+            parts,
+            labels,
+            "backup",
+            s3_volumes(labels, "backup", s3),
+            Some(vec![with_backups(c)]),
+            vec![s3_container(spec, s3, "upload", &["upload"])],
+        ),
+        None => job_pod(
+            spec,
+            parts,
+            labels,
+            "backup",
+            vec![claim_volume(BACKUPS, &spec.names.backups, false)],
+            None,
+            vec![with_backups(c)],
+        ),
+    };
     CronJob {
         metadata: ObjectMeta {
             labels: Some(labels.job("backup")),
@@ -164,19 +276,25 @@ pub fn restore_job(spec: &Spec, labels: &Labels, parts: &Parts, name: &str) -> J
         .volume_mounts
         .get_or_insert_with(Vec::new)
         .push(mount(BACKUPS, BACKUPS_DIR, true));
+    let mut volumes = vec![claim_volume(
+        volumes::DATA,
+        &format!("{}-{}", volumes::DATA, spec.names.pod(0)),
+        false,
+    )];
+    match &spec.backup_s3 {
+        // First the S3 client fetches the backup into the scratch volume.
+        Some(s3) => {
+            volumes.extend(s3_volumes(labels, "restore", s3));
+            inits.insert(0, s3_container(spec, s3, "download", &["download", name]));
+        }
+        None => volumes.push(claim_volume(BACKUPS, &spec.names.backups, true)),
+    }
     let template = job_pod(
         spec,
         parts,
         labels,
         "restore",
-        vec![
-            claim_volume(
-                volumes::DATA,
-                &format!("{}-{}", volumes::DATA, spec.names.pod(0)),
-                false,
-            ),
-            claim_volume(BACKUPS, &spec.names.backups, true),
-        ],
+        volumes,
         Some(inits),
         vec![restore],
     );

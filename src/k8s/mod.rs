@@ -16,7 +16,7 @@ use crate::engine::Parts;
 use crate::labels::Labels;
 use crate::spec::{Credentials, Spec};
 
-mod backup;
+pub mod backup;
 mod config;
 mod pdb;
 mod service;
@@ -105,9 +105,11 @@ pub fn assemble(spec: &Spec, parts: &Parts) -> Vec<Manifest> {
         )));
     }
     if let Some(b) = &spec.backup {
-        out.push(Manifest::PersistentVolumeClaim(backup::backups_claim(
-            spec, &labels, parts, b,
-        )));
+        if spec.backup_s3.is_none() {
+            out.push(Manifest::PersistentVolumeClaim(backup::backups_claim(
+                spec, &labels, parts, b,
+            )));
+        }
         out.push(Manifest::CronJob(backup::cronjob(spec, &labels, parts, b)));
     }
     out

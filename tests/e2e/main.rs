@@ -7,6 +7,7 @@ mod mariadb;
 mod podsim;
 mod postgres;
 mod redis;
+mod s3;
 mod scenarios;
 
 use podsim::Profile;

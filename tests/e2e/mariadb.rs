@@ -264,3 +264,8 @@ fn mariadb_restarted_primary_is_not_reinitialised_and_replicas_reconnect() {
 fn mariadb_backup_restores_into_a_fresh_set() {
     let _ = scenarios::backup_restores_into_a_fresh_set::<Mariadb>();
 }
+
+#[test]
+fn mariadb_backup_to_s3_restores_into_a_fresh_set() {
+    crate::s3::backup_to_s3_restores_into_a_fresh_set::<Mariadb>();
+}

@@ -158,6 +158,8 @@ pub struct Cluster {
     /// The backup CronJob's pod spec, if the manifest has one.
     pub backup_job: Option<PodSpec>,
     profile: &'static Profile,
+    /// Processes of `start_service`.
+    services: Vec<Child>,
 }
 
 fn sh(cmd: &str) -> std::process::Output {
@@ -260,6 +262,7 @@ impl Cluster {
             job: None,
             backup_job,
             profile: profile(&image),
+            services: Vec::new(),
         };
         // The island: a bridge in its own namespace; the host never routes into the subnet.
         must(&format!(
@@ -426,7 +429,7 @@ impl Cluster {
                 } else if let Some(sec) = &v.secret {
                     self.objects[sec.secret_name.as_ref().unwrap()].clone()
                 } else {
-                    // emptyDir: per pod start (created in start_pod).
+                    // emptyDir or ephemeral: per pod start (created in start_pod).
                     dir.join("empty").join(&v.name)
                 }
             } else {
@@ -572,9 +575,9 @@ impl Cluster {
 
     /// As `start_pod`, but a failing init container is an `Err` with its output (the pod then
     /// exists, like a pod in Init:Error, until `stop_pod`).
-    pub fn try_start_pod(&mut self, ordinal: u32) -> Result<String, String> {
+    /// The slot's network namespace on the bridge, address `<subnet>.<10 + slot>`.
+    fn ensure_network(&self, ordinal: u32) -> String {
         let ns = self.netns(ordinal);
-        let dir = self.pod_dir(ordinal);
         if !sh(&format!("ip netns list | grep -qw {ns}"))
             .status
             .success()
@@ -588,6 +591,54 @@ impl Cluster {
                 a = 10 + ordinal
             ));
         }
+        format!("{}.{}", self.subnet, 10 + ordinal)
+    }
+
+    /// A service outside the set (an S3 endpoint) in slot `slot`'s network namespace, as root:
+    /// reachable from the pods at the returned address, stopped with the cluster.
+    pub fn start_service(&mut self, slot: u32, argv: &[&str]) -> String {
+        let ip = self.ensure_network(slot);
+        let log = std::fs::File::create(self.work.join(format!("service-{slot}.log"))).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.netns(slot)])
+            .args(argv)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("the service starts");
+        self.services.push(child);
+        ip
+    }
+
+    /// Runs `argv` as root in slot `slot`'s network namespace (a client of a service there).
+    pub fn run_in(&self, slot: u32, argv: &[&str]) -> Result<String, String> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.netns(slot)])
+            .args(argv)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        if out.status.success() {
+            Ok(text)
+        } else {
+            Err(text)
+        }
+    }
+
+    /// An existing Secret the manifest refers to but does not contain (an S3 bucket's keys).
+    pub fn add_secret(&mut self, name: &str, data: &[(&str, &str)]) {
+        let dir = self.work.join("objects").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (k, v) in data {
+            std::fs::write(dir.join(k), v).unwrap();
+        }
+        self.objects.insert(name.to_owned(), dir);
+    }
+
+    pub fn try_start_pod(&mut self, ordinal: u32) -> Result<String, String> {
+        self.ensure_network(ordinal);
+        let dir = self.pod_dir(ordinal);
         let pod = self.pod_spec();
         let fs_group = pod
             .security_context
@@ -599,7 +650,8 @@ impl Cluster {
             .volumes
             .iter()
             .flatten()
-            .filter(|v| v.empty_dir.is_some())
+            // A generic ephemeral volume is a fresh claim per pod: like an emptyDir here.
+            .filter(|v| v.empty_dir.is_some() || v.ephemeral.is_some())
         {
             let p = dir.join("empty").join(&v.name);
             std::fs::create_dir_all(&p).unwrap();
@@ -853,6 +905,10 @@ impl Drop for Cluster {
         let ordinals: Vec<u32> = self.pods.keys().copied().collect();
         for o in ordinals {
             self.stop_pod(o);
+        }
+        for s in &mut self.services {
+            let _ = s.kill();
+            let _ = s.wait();
         }
         for o in 0..64 {
             let _ = sh(&format!("ip netns del {}-{o} 2>/dev/null", self.prefix));

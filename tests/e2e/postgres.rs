@@ -134,3 +134,8 @@ fn postgres_backup_restores_into_a_fresh_set() {
         "a new timeline: {log}"
     );
 }
+
+#[test]
+fn postgres_backup_to_s3_restores_into_a_fresh_set() {
+    crate::s3::backup_to_s3_restores_into_a_fresh_set::<Postgres>();
+}

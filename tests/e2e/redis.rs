@@ -119,3 +119,8 @@ fn redis_restarted_primary_keeps_its_data_and_replicas_reconnect() {
 fn redis_backup_restores_into_a_fresh_set() {
     let _ = scenarios::backup_restores_into_a_fresh_set::<Redis>();
 }
+
+#[test]
+fn redis_backup_to_s3_restores_into_a_fresh_set() {
+    crate::s3::backup_to_s3_restores_into_a_fresh_set::<Redis>();
+}
