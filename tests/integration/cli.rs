@@ -610,4 +610,24 @@ fn bad_backup_flags_fail_with_one_line_and_empty_stdout() {
     Run::new(["postgres", "--restore-from", "20261125T030000Z"])
         .run()
         .fails_with(&["needs --existing-secret"]);
+    Run::new([
+        "mysql",
+        "--backup-schedule",
+        "@daily",
+        "--backup-s3-secret",
+        "S3_Keys",
+    ])
+    .run()
+    .fails_with(&["--backup-s3-secret \"S3_Keys\""]);
+    Run::new([
+        "redis",
+        "--backup-schedule",
+        "@daily",
+        "--backup-s3-secret",
+        "s3",
+        "--set",
+        "backup.s3.prefix=../up",
+    ])
+    .run()
+    .fails_with(&["backup.s3.prefix \"../up\" is not a folder name"]);
 }
