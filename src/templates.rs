@@ -75,11 +75,19 @@ fn environment() -> &'static Environment<'static> {
                 .expect("valid syntax config"),
         );
         env.set_auto_escape_callback(|_| AutoEscape::None);
-        for &(id, src) in TEMPLATES {
-            env.add_template(id, src).expect("embedded template parses");
-        }
+        // Compiled on first use: one database needs a fifth of the templates, and compiling
+        // them all was a third of a run's instructions (BENCHMARKS.md). A test compiles every
+        // one.
+        env.set_loader(|id| Ok(source(id)));
         env
     })
+}
+
+/// The embedded source of template `id`.
+fn source(id: &str) -> Option<&'static str> {
+    TEMPLATES
+        .iter()
+        .find_map(|&(t, src)| (t == id).then_some(src))
 }
 
 /// Render the template `id` with `ctx`.
@@ -98,6 +106,15 @@ pub fn file_name(id: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_template_compiles() {
+        for &(id, _) in TEMPLATES {
+            if let Err(e) = environment().get_template(id) {
+                panic!("templates/{id}.j2: {e:#}");
+            }
+        }
+    }
 
     #[test]
     fn every_template_file_is_in_the_table() {
