@@ -602,6 +602,110 @@ mod tests {
         assert_eq!(c.command.unwrap(), ["bash", "/scripts/restore.sh"]);
     }
 
+    /// With a bucket: no claim anywhere, the S3 Secret in every pod of the instance, mounted by
+    /// init-config (which configures the client) and by the Jobs' containers (which read the
+    /// bucket), never by the elasticsearch container.
+    #[test]
+    fn s3_backups_need_no_claim_and_mount_the_secret_where_it_is_read() {
+        let args = GenerateArgs {
+            backup_schedule: Some("@daily".into()),
+            backup_s3_secret: Some("backups-s3".into()),
+            set: vec!["backup.s3.prefix=/es/prod/".into()],
+            ..Default::default()
+        };
+        let spec = spec_with(args.clone()).unwrap();
+        let parts = Elasticsearch.parts(&spec).unwrap();
+        assert!(!parts.shared_backups && parts.api_backups);
+        let yml = &parts.config["elasticsearch.yml"];
+        assert!(!yml.contains("path.repo"), "{yml}");
+        let api = &parts.scripts["backup.sh"];
+        assert!(api.contains(r#""base_path":"%s","client":"%s"}}' "$S3_BUCKET" es/prod sts-gen"#));
+        assert!(!api.contains(r#""type":"fs""#));
+
+        let secret = |mounts: &Option<Vec<k8s_openapi::api::core::v1::VolumeMount>>| {
+            mounts
+                .iter()
+                .flatten()
+                .any(|m| m.name == S3_SECRET && m.mount_path == S3_SECRET_DIR)
+        };
+        let init_config = parts.init_containers.last().unwrap();
+        assert_eq!(init_config.name, "init-config");
+        assert!(secret(&init_config.volume_mounts));
+        assert!(!secret(&parts.containers[0].volume_mounts));
+        assert!(
+            !parts.containers[0]
+                .volume_mounts
+                .iter()
+                .flatten()
+                .any(|m| m.name == volumes::BACKUPS)
+        );
+        assert!(secret(&parts.backup.as_ref().unwrap().volume_mounts));
+
+        let docs = crate::generate(&spec).unwrap();
+        assert!(
+            !docs
+                .iter()
+                .any(|d| matches!(d, crate::k8s::Manifest::PersistentVolumeClaim(_)))
+        );
+        let pods: Vec<_> = docs
+            .iter()
+            .filter_map(|d| match d {
+                crate::k8s::Manifest::StatefulSet(s) => s.spec.as_ref()?.template.spec.clone(),
+                crate::k8s::Manifest::CronJob(c) => c
+                    .spec
+                    .as_ref()?
+                    .job_template
+                    .spec
+                    .as_ref()?
+                    .template
+                    .spec
+                    .clone(),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(pods.len(), 2);
+        for pod in pods {
+            let volumes = pod.volumes.unwrap_or_default();
+            assert!(!volumes.iter().any(|v| v.persistent_volume_claim.is_some()));
+            let s3 = volumes.iter().find(|v| v.name == S3_SECRET).unwrap();
+            let source = s3.secret.as_ref().unwrap();
+            assert_eq!(source.secret_name.as_deref(), Some("backups-s3"));
+            assert_eq!(source.default_mode, Some(0o440));
+        }
+
+        // The restore container reads the bucket too; without the backup settings it is refused.
+        let restore = GenerateArgs {
+            restore_from: Some("20261125T030000Z".into()),
+            existing_secret: Some("creds".into()),
+            ..args
+        };
+        let parts = Elasticsearch
+            .parts(&spec_with(restore.clone()).unwrap())
+            .unwrap();
+        assert!(secret(&parts.restore.unwrap().volume_mounts));
+        let err = Elasticsearch
+            .parts(
+                &spec_with(GenerateArgs {
+                    backup_schedule: None,
+                    ..restore
+                })
+                .unwrap(),
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs the backup settings"), "{err}");
+        assert!(err.contains("the bucket"), "{err}");
+
+        // A bucket without backup settings (and no restore) leaves the nodes as they are.
+        let unused = GenerateArgs {
+            backup_s3_secret: Some("backups-s3".into()),
+            ..Default::default()
+        };
+        let parts = Elasticsearch.parts(&spec_with(unused).unwrap()).unwrap();
+        assert!(!parts.volumes.iter().any(|v| v.name == S3_SECRET));
+        assert!(!parts.scripts["init-config.sh"].contains("elasticsearch-keystore"));
+    }
+
     #[test]
     fn quorum_budget_and_warnings() {
         assert_eq!(
