@@ -2,13 +2,17 @@
 //! formation from the pod names, security on with transport TLS from a generated (or provided)
 //! CA, and `vm.max_map_count` handled by a privileged init container or by turning mmap off.
 //! Backups are snapshots the nodes write into a shared-filesystem (`fs`) repository on the
-//! backups claim, which every node mounts; the backup and restore Jobs drive the `_snapshot` API
-//! with curl through the client Service.
+//! backups claim, which every node mounts, or with an S3 bucket (`spec.backup_s3`) into an `s3`
+//! repository through a repository-s3 client that init-config sets up on every node from the S3
+//! Secret; the backup and restore Jobs drive the `_snapshot` API with curl through the client
+//! Service.
 
 use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
-use k8s_openapi::api::core::v1::{Container, EnvVar, Probe, SecurityContext, TCPSocketAction};
+use k8s_openapi::api::core::v1::{
+    Container, EnvVar, Probe, SecretVolumeSource, SecurityContext, TCPSocketAction, Volume,
+};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
@@ -18,7 +22,7 @@ use super::{
 };
 use crate::k8s::{empty_dir, mount, tcp};
 use crate::resolve::PasswordSource;
-use crate::spec::{DbSpec, ElasticsearchSpec, Spec};
+use crate::spec::{DbSpec, ElasticsearchSpec, S3Store, Spec};
 use crate::tls;
 
 pub struct Elasticsearch;
@@ -49,6 +53,13 @@ const REPOSITORY: &str = "sts-gen";
 /// other things, such as ext4's lost+found).
 const REPOSITORY_LOCATION: &str = "/backups/elasticsearch";
 const KEY_KEY: &str = "tls.key";
+/// The repository-s3 client the nodes get with an S3 bucket: its settings are
+/// `s3.client.sts-gen.*` (not `default`, so that settings of the user's own stay apart).
+const S3_CLIENT: &str = "sts-gen";
+/// The S3 Secret's volume (in every pod of the instance: the nodes' init-config and the Jobs
+/// read it) and where it is mounted.
+const S3_SECRET: &str = "s3-secret";
+const S3_SECRET_DIR: &str = "/etc/elasticsearch-s3";
 
 #[derive(Serialize)]
 struct Paths {
@@ -96,6 +107,20 @@ struct Context<'a> {
     paths: Paths,
     keys: Keys,
     api: Api,
+    /// Set when the snapshots go to an S3 bucket.
+    s3: Option<S3<'a>>,
+}
+
+/// The S3 bucket of the snapshots, as init-config and the Jobs' scripts read it.
+#[derive(Serialize)]
+struct S3<'a> {
+    /// The Secret's name, for messages.
+    secret: &'a str,
+    /// Where the Secret's keys are files.
+    credentials: &'static str,
+    /// The repository's `base_path` in the bucket (no leading or trailing `/`).
+    prefix: &'a str,
+    client: &'static str,
 }
 
 #[derive(Serialize)]
@@ -209,6 +234,8 @@ impl Engine for Elasticsearch {
 
     fn parts(&self, spec: &Spec) -> Result<Parts> {
         let e = es(spec)?;
+        // The bucket counts with the backup settings only: without them there is no repository.
+        let s3 = s3_store(spec);
         let ctx = Context {
             set: SetContext::of(spec),
             http_port: HTTP.number,
@@ -228,14 +255,25 @@ impl Engine for Elasticsearch {
                 repository_root: BACKUPS_DIR,
                 repository_location: REPOSITORY_LOCATION,
             },
+            s3: s3.map(|s| S3 {
+                secret: &s.secret,
+                credentials: S3_SECRET_DIR,
+                prefix: &s.prefix,
+                client: S3_CLIENT,
+            }),
         };
-        // The restore goes through the repository the set mounts with its backup settings, and
-        // its ConfigMaps replace the set's: without those settings they would drop path.repo.
+        // The restore goes through the repository the set has with its backup settings, and its
+        // ConfigMaps replace the set's: without those settings they would drop path.repo or the
+        // S3 client.
         if spec.restore_from.is_some() && spec.backup.is_none() {
             bail!(
                 "--restore-from for Elasticsearch needs the backup settings the set runs with \
-                 (--backup-schedule and the others): every node reads the snapshots from the \
-                 backups claim they mount"
+                 (--backup-schedule and the others): every node reads the snapshots from {}",
+                if spec.backup_s3.is_some() {
+                    "the bucket through the S3 client those settings give it"
+                } else {
+                    "the backups claim they mount"
+                }
             );
         }
         let config = render_files(&["elasticsearch/elasticsearch.yml"], &ctx)?;
@@ -270,17 +308,26 @@ impl Engine for Elasticsearch {
                 ..Default::default()
             });
         }
+        let mut init_config_mounts = vec![
+            mount(volumes::SCRIPTS, PATHS.scripts, true),
+            mount(volumes::CONFIG, PATHS.config_map, true),
+            mount(volumes::CREDENTIALS, PATHS.credentials, true),
+            mount(volumes::DATA, PATHS.data, true),
+            mount(CONFIG_COPY, PATHS.config_copy, false),
+        ];
+        if s3.is_some() {
+            // The S3 client's settings come from the Secret; elasticsearch-keystore is a Java
+            // tool, and the JVM wants a writable /tmp (the root file system is read-only).
+            init_config_mounts.extend([
+                mount(S3_SECRET, S3_SECRET_DIR, true),
+                mount(TMP, "/tmp", false),
+            ]);
+        }
         init_containers.push(Container {
             name: "init-config".into(),
             image: Some(image.clone()),
             command: Some(script("init-config.sh")),
-            volume_mounts: Some(vec![
-                mount(volumes::SCRIPTS, PATHS.scripts, true),
-                mount(volumes::CONFIG, PATHS.config_map, true),
-                mount(volumes::CREDENTIALS, PATHS.credentials, true),
-                mount(volumes::DATA, PATHS.data, true),
-                mount(CONFIG_COPY, PATHS.config_copy, false),
-            ]),
+            volume_mounts: Some(init_config_mounts),
             ..Default::default()
         });
 
@@ -302,7 +349,7 @@ impl Engine for Elasticsearch {
                 env("ES_TMPDIR", "/tmp".into()),
             ]),
             ports: Some(vec![HTTP.container_port(), TRANSPORT.container_port()]),
-            volume_mounts: Some(elasticsearch_mounts(spec)),
+            volume_mounts: Some(elasticsearch_mounts(spec, s3.is_some())),
             // Start-up includes JVM start and, on a restart, shard recovery: up to 10 minutes.
             startup_probe: Some(Probe {
                 period_seconds: Some(10),
@@ -329,17 +376,32 @@ impl Engine for Elasticsearch {
             }),
             ..Default::default()
         };
+        let mut pod_volumes = vec![
+            empty_dir(CONFIG_COPY, None),
+            empty_dir(LOGS, None),
+            empty_dir(TMP, None),
+        ];
+        // An engine volume: the StatefulSet's pods and the Jobs' (which start from the same pod
+        // basics) all get it.
+        pod_volumes.extend(s3.map(s3_secret_volume));
+        // The Jobs' scripts read the bucket's name from the Secret.
+        let with_s3 = |mut c: Container| {
+            if s3.is_some() {
+                c.volume_mounts.get_or_insert_with(Vec::new).push(mount(
+                    S3_SECRET,
+                    S3_SECRET_DIR,
+                    true,
+                ));
+            }
+            c
+        };
         Ok(Parts {
             ports: vec![HTTP, TRANSPORT],
             config,
             scripts,
             init_containers,
             containers: vec![elasticsearch],
-            volumes: vec![
-                empty_dir(CONFIG_COPY, None),
-                empty_dir(LOGS, None),
-                empty_dir(TMP, None),
-            ],
+            volumes: pod_volumes,
             user_id: ES_UID,
             single_writer: false,
             // A master quorum survives one node down from 3 on; with 2, none may go.
@@ -347,20 +409,26 @@ impl Engine for Elasticsearch {
             // Every node must be up to elect the first master: ordered start would never get there.
             pod_management_policy: "Parallel",
             // curl against the API: the snapshot itself runs in the nodes.
-            backup: backup_container(spec, PATHS.scripts, PATHS.credentials, api_resources()),
-            shared_backups: true,
-            restore: spec.restore_from.as_ref().map(|_| Container {
-                name: "restore".into(),
-                image: Some(spec.image.reference.clone()),
-                command: Some(script("restore.sh")),
-                volume_mounts: Some(vec![
-                    mount(volumes::SCRIPTS, PATHS.scripts, true),
-                    mount(volumes::CREDENTIALS, PATHS.credentials, true),
-                    mount(TMP, "/tmp", false),
-                ]),
-                resources: Some(api_resources()),
-                ..Default::default()
-            }),
+            backup: backup_container(spec, PATHS.scripts, PATHS.credentials, api_resources())
+                .map(with_s3),
+            // With a bucket the nodes write to it themselves: no claim at all.
+            shared_backups: s3.is_none(),
+            restore: spec
+                .restore_from
+                .as_ref()
+                .map(|_| Container {
+                    name: "restore".into(),
+                    image: Some(spec.image.reference.clone()),
+                    command: Some(script("restore.sh")),
+                    volume_mounts: Some(vec![
+                        mount(volumes::SCRIPTS, PATHS.scripts, true),
+                        mount(volumes::CREDENTIALS, PATHS.credentials, true),
+                        mount(TMP, "/tmp", false),
+                    ]),
+                    resources: Some(api_resources()),
+                    ..Default::default()
+                })
+                .map(with_s3),
             api_backups: true,
         })
     }
@@ -371,8 +439,26 @@ fn api_resources() -> k8s_openapi::api::core::v1::ResourceRequirements {
     small_resources("100m", "64Mi", "256Mi")
 }
 
-/// The elasticsearch container's mounts; with backups, the backups claim at `path.repo`.
-fn elasticsearch_mounts(spec: &Spec) -> Vec<k8s_openapi::api::core::v1::VolumeMount> {
+/// The bucket of the snapshots: `spec.backup_s3` when the spec has backups.
+fn s3_store(spec: &Spec) -> Option<&S3Store> {
+    spec.backup.as_ref().and(spec.backup_s3.as_ref())
+}
+
+/// The S3 Secret as a volume: files readable by the pod's group only, like the credentials.
+fn s3_secret_volume(s3: &S3Store) -> Volume {
+    Volume {
+        name: S3_SECRET.into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(s3.secret.clone()),
+            default_mode: Some(0o440),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The elasticsearch container's mounts; with backups on the claim, that claim at `path.repo`.
+fn elasticsearch_mounts(spec: &Spec, s3: bool) -> Vec<k8s_openapi::api::core::v1::VolumeMount> {
     let mut m = vec![
         mount(volumes::DATA, PATHS.data, false),
         mount(CONFIG_COPY, PATHS.config, false),
@@ -380,7 +466,7 @@ fn elasticsearch_mounts(spec: &Spec) -> Vec<k8s_openapi::api::core::v1::VolumeMo
         mount(LOGS, "/usr/share/elasticsearch/logs", false),
         mount(TMP, "/tmp", false),
     ];
-    if spec.backup.is_some() {
+    if spec.backup.is_some() && !s3 {
         m.push(mount(volumes::BACKUPS, BACKUPS_DIR, false));
     }
     m
@@ -514,6 +600,110 @@ mod tests {
         let parts = Elasticsearch.parts(&spec_with(with).unwrap()).unwrap();
         let c = parts.restore.expect("the restore Job's container");
         assert_eq!(c.command.unwrap(), ["bash", "/scripts/restore.sh"]);
+    }
+
+    /// With a bucket: no claim anywhere, the S3 Secret in every pod of the instance, mounted by
+    /// init-config (which configures the client) and by the Jobs' containers (which read the
+    /// bucket), never by the elasticsearch container.
+    #[test]
+    fn s3_backups_need_no_claim_and_mount_the_secret_where_it_is_read() {
+        let args = GenerateArgs {
+            backup_schedule: Some("@daily".into()),
+            backup_s3_secret: Some("backups-s3".into()),
+            set: vec!["backup.s3.prefix=/es/prod/".into()],
+            ..Default::default()
+        };
+        let spec = spec_with(args.clone()).unwrap();
+        let parts = Elasticsearch.parts(&spec).unwrap();
+        assert!(!parts.shared_backups && parts.api_backups);
+        let yml = &parts.config["elasticsearch.yml"];
+        assert!(!yml.contains("path.repo"), "{yml}");
+        let api = &parts.scripts["backup.sh"];
+        assert!(api.contains(r#""base_path":"%s","client":"%s"}}' "$S3_BUCKET" es/prod sts-gen"#));
+        assert!(!api.contains(r#""type":"fs""#));
+
+        let secret = |mounts: &Option<Vec<k8s_openapi::api::core::v1::VolumeMount>>| {
+            mounts
+                .iter()
+                .flatten()
+                .any(|m| m.name == S3_SECRET && m.mount_path == S3_SECRET_DIR)
+        };
+        let init_config = parts.init_containers.last().unwrap();
+        assert_eq!(init_config.name, "init-config");
+        assert!(secret(&init_config.volume_mounts));
+        assert!(!secret(&parts.containers[0].volume_mounts));
+        assert!(
+            !parts.containers[0]
+                .volume_mounts
+                .iter()
+                .flatten()
+                .any(|m| m.name == volumes::BACKUPS)
+        );
+        assert!(secret(&parts.backup.as_ref().unwrap().volume_mounts));
+
+        let docs = crate::generate(&spec).unwrap();
+        assert!(
+            !docs
+                .iter()
+                .any(|d| matches!(d, crate::k8s::Manifest::PersistentVolumeClaim(_)))
+        );
+        let pods: Vec<_> = docs
+            .iter()
+            .filter_map(|d| match d {
+                crate::k8s::Manifest::StatefulSet(s) => s.spec.as_ref()?.template.spec.clone(),
+                crate::k8s::Manifest::CronJob(c) => c
+                    .spec
+                    .as_ref()?
+                    .job_template
+                    .spec
+                    .as_ref()?
+                    .template
+                    .spec
+                    .clone(),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(pods.len(), 2);
+        for pod in pods {
+            let volumes = pod.volumes.unwrap_or_default();
+            assert!(!volumes.iter().any(|v| v.persistent_volume_claim.is_some()));
+            let s3 = volumes.iter().find(|v| v.name == S3_SECRET).unwrap();
+            let source = s3.secret.as_ref().unwrap();
+            assert_eq!(source.secret_name.as_deref(), Some("backups-s3"));
+            assert_eq!(source.default_mode, Some(0o440));
+        }
+
+        // The restore container reads the bucket too; without the backup settings it is refused.
+        let restore = GenerateArgs {
+            restore_from: Some("20261125T030000Z".into()),
+            existing_secret: Some("creds".into()),
+            ..args
+        };
+        let parts = Elasticsearch
+            .parts(&spec_with(restore.clone()).unwrap())
+            .unwrap();
+        assert!(secret(&parts.restore.unwrap().volume_mounts));
+        let err = Elasticsearch
+            .parts(
+                &spec_with(GenerateArgs {
+                    backup_schedule: None,
+                    ..restore
+                })
+                .unwrap(),
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs the backup settings"), "{err}");
+        assert!(err.contains("the bucket"), "{err}");
+
+        // A bucket without backup settings (and no restore) leaves the nodes as they are.
+        let unused = GenerateArgs {
+            backup_s3_secret: Some("backups-s3".into()),
+            ..Default::default()
+        };
+        let parts = Elasticsearch.parts(&spec_with(unused).unwrap()).unwrap();
+        assert!(!parts.volumes.iter().any(|v| v.name == S3_SECRET));
+        assert!(!parts.scripts["init-config.sh"].contains("elasticsearch-keystore"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Elasticsearch's backup.sh and restore.sh as rendered, run by bash against a fake `curl`
 //! (fake-es-curl.sh, first on PATH) that answers the _snapshot, _cat and _cluster calls with canned
-//! JSON and records what each call was given.
+//! JSON and records what each call was given; and init-config.sh's S3 client step, run by bash
+//! against a fake `elasticsearch-keystore` that records what it was given.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -109,20 +110,37 @@ impl Run {
 }
 
 /// Runs `key` of the Elasticsearch scripts for `args` with bash, `env` set, the fake curl first
-/// on PATH and `snapshots` in the fake repository. The Secret's mount and /tmp point into a
+/// on PATH and `snapshots` in the fake repository. The Secrets' mounts and /tmp point into a
 /// directory of the test's own.
 fn run(tag: &str, key: &str, args: &GenerateArgs, snapshots: &[&str], env: &[(&str, &str)]) -> Run {
+    run_with_bucket(tag, key, args, snapshots, env, BUCKET)
+}
+
+/// The S3 Secret's bucket, as `kubectl create secret --from-file` of an `echo`ed file has it.
+const BUCKET: &str = "my-backups\n";
+
+/// [`run`], with `bucket` as the S3 Secret's key `bucket`.
+fn run_with_bucket(
+    tag: &str,
+    key: &str,
+    args: &GenerateArgs,
+    snapshots: &[&str],
+    env: &[(&str, &str)],
+    bucket: &str,
+) -> Run {
     let dir = temp_dir(&format!("es-{tag}"));
     let bin = dir.join("bin");
     let creds = dir.join("credentials");
+    let s3 = dir.join("s3");
     let tmp = dir.join("tmp");
-    for d in [&bin, &creds, &tmp] {
+    for d in [&bin, &creds, &s3, &tmp] {
         std::fs::create_dir_all(d).unwrap();
     }
     let fake = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/fake-es-curl.sh");
     std::fs::copy(&fake, bin.join("curl")).unwrap();
     std::fs::write(creds.join("elastic-password"), PASSWORD).unwrap();
     std::fs::write(creds.join("ca.crt"), "(the CA)").unwrap();
+    std::fs::write(s3.join("bucket"), bucket).unwrap();
     let mut repo = snapshots.join("\n");
     repo.push('\n');
     std::fs::write(
@@ -134,7 +152,8 @@ fn run(tag: &str, key: &str, args: &GenerateArgs, snapshots: &[&str], env: &[(&s
     // /tmp first: the test's own directories are under /tmp too.
     let script = rendered_script(DbKind::Elasticsearch, args, key)
         .replace("/tmp/", &format!("{}/", tmp.to_str().unwrap()))
-        .replace("/etc/elasticsearch-credentials", creds.to_str().unwrap());
+        .replace("/etc/elasticsearch-credentials", creds.to_str().unwrap())
+        .replace("/etc/elasticsearch-s3", s3.to_str().unwrap());
     let path = dir.join(key);
     std::fs::write(&path, script).unwrap();
     let mut cmd = std::process::Command::new("bash");
@@ -445,4 +464,368 @@ fn api_errors_fail_the_jobs_before_they_delete_or_restore() {
     );
     r.succeeded(false);
     assert!(!r.calls().iter().any(|c| c.contains("/_restore")));
+}
+
+fn s3_args(extra: GenerateArgs) -> GenerateArgs {
+    GenerateArgs {
+        backup_s3_secret: Some("backups-s3".into()),
+        set: vec!["backup.s3.prefix=backups/es".into()],
+        ..extra
+    }
+}
+
+const S3_REPOSITORY: &str = r#"{"type":"s3","settings":{"bucket":"my-backups","base_path":"backups/es","client":"sts-gen"}}"#;
+
+#[test]
+fn with_a_bucket_the_backup_registers_an_s3_repository_through_the_nodes_client() {
+    let r = run(
+        "backup-s3",
+        "backup.sh",
+        &s3_args(backup_args("2")),
+        REPOSITORY,
+        &[USER_DATA],
+    );
+    r.succeeded(true).kept_the_password_off_argv("");
+    let calls = r.calls();
+    assert_eq!(calls[0], "PUT /_snapshot/sts-gen", "{calls:?}");
+    assert!(calls[1].starts_with("POST /_snapshot/sts-gen/_verify"));
+    assert_eq!(r.bodies()[0], S3_REPOSITORY);
+    // The rest is the same as with the claim: a snapshot, then the pruning.
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("PUT /_snapshot/sts-gen/") && c.contains("wait_for_completion"))
+    );
+    assert_eq!(r.deleted().len(), 4, "{:?}", r.deleted());
+}
+
+#[test]
+fn with_a_bucket_the_restore_registers_the_s3_repository_and_restores() {
+    let r = run(
+        "restore-s3",
+        "restore.sh",
+        &s3_args(restore_args(&[])),
+        REPOSITORY,
+        &[RESTORE_ENV],
+    );
+    r.succeeded(true);
+    let calls = r.calls();
+    assert_eq!(calls[1], "PUT /_snapshot/sts-gen", "{calls:?}");
+    assert_eq!(r.bodies()[0], S3_REPOSITORY);
+    assert!(
+        calls.iter().any(|c| c.starts_with(
+            "POST /_snapshot/sts-gen/20200103t030000z/_restore?wait_for_completion=true"
+        )),
+        "{calls:?}"
+    );
+}
+
+/// A missing or malformed bucket name fails the Job before it calls Elasticsearch at all.
+#[test]
+fn a_bad_bucket_fails_the_jobs_before_any_call() {
+    for (tag, bucket, says) in [
+        ("missing", "", "has no bucket"),
+        ("upper", "My_Backups", "is no S3 bucket name"),
+        ("quote", "b\"},\"x\":{\"", "is no S3 bucket name"),
+    ] {
+        for key in ["backup.sh", "restore.sh"] {
+            let args = if key == "backup.sh" {
+                s3_args(backup_args("1"))
+            } else {
+                s3_args(restore_args(&[]))
+            };
+            let r = run_with_bucket(
+                &format!("bucket-{tag}-{key}"),
+                key,
+                &args,
+                REPOSITORY,
+                &[USER_DATA, RESTORE_ENV],
+                bucket,
+            );
+            r.succeeded(false);
+            assert!(r.calls().is_empty(), "{tag} {key}: {:?}", r.calls());
+            assert!(r.stderr().contains(says), "{tag} {key}: {}", r.stderr());
+        }
+    }
+}
+
+/// A stand-in for `elasticsearch-keystore`, first on PATH: records its arguments, its config
+/// directory and environment, and keeps the settings `add --stdin` reads (one line, as the real
+/// tool reads) in `$ES_PATH_CONF/elasticsearch.keystore`, as `name=value` lines.
+const FAKE_KEYSTORE: &str = r#"#!/bin/bash
+set -euo pipefail
+printf 'ARGV %s\n' "$*" >> "$FAKE_DIR/keystore.log"
+printf 'CONF %s\n' "${ES_PATH_CONF:-}" >> "$FAKE_DIR/keystore.log"
+env >> "$FAKE_DIR/keystore.env"
+store=${ES_PATH_CONF:?}/elasticsearch.keystore
+case $1 in
+  create)
+    [ ! -e "$store" ] || { echo "fake keystore: $store exists (the real one would prompt)" >&2; exit 1; }
+    : > "$store"
+    ;;
+  add)
+    [ -e "$store" ] || { echo "fake keystore: no keystore" >&2; exit 1; }
+    [ "$#" = 4 ] && [ "$2" = --stdin ] && [ "$3" = --force ] || { echo "fake keystore: add $*" >&2; exit 2; }
+    value=
+    IFS= read -r value || true
+    printf '%s=%s\n' "$4" "$value" >> "$store"
+    ;;
+  *) echo "fake keystore: unexpected $1" >&2; exit 2 ;;
+esac
+"#;
+
+const ACCESS_KEY: &str = "AKIA-ACCESS $1";
+const SECRET_KEY: &str = "se\"cr'et\\key";
+
+struct InitRun {
+    dir: PathBuf,
+    output: Output,
+}
+
+impl Drop for InitRun {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+impl InitRun {
+    fn read(&self, file: &str) -> String {
+        std::fs::read_to_string(self.dir.join(file)).unwrap_or_default()
+    }
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+    /// The keystore's calls: their arguments, each checked to have run on the config copy.
+    fn keystore_calls(&self) -> Vec<String> {
+        let log = self.read("keystore.log");
+        let conf = self.dir.join("config");
+        for l in log.lines().filter_map(|l| l.strip_prefix("CONF ")) {
+            assert_eq!(l, conf.to_str().unwrap(), "ES_PATH_CONF is the config copy");
+        }
+        log.lines()
+            .filter_map(|l| l.strip_prefix("ARGV "))
+            .map(str::to_owned)
+            .collect()
+    }
+    /// What init-config appended to elasticsearch.yml (after the rendered file).
+    fn yml_tail(&self, rendered: &str) -> String {
+        let yml = self.read("config/elasticsearch.yml");
+        assert!(yml.starts_with(rendered), "the rendered file comes first");
+        yml[rendered.len()..].to_owned()
+    }
+    #[track_caller]
+    fn succeeded(&self, want: bool) -> &Self {
+        assert_eq!(
+            self.output.status.success(),
+            want,
+            "exit {:?}\n--- stderr:\n{}",
+            self.output.status.code(),
+            self.stderr()
+        );
+        self
+    }
+}
+
+/// Runs init-config.sh as rendered for `args` with bash as pod elasticsearch-0: the image's config
+/// directory (`image_keystore`: with a keystore in it), the ConfigMap, the Secrets and the
+/// emptyDir all in a directory of the test's own; `secret` is the S3 Secret's files.
+fn init_config(
+    tag: &str,
+    args: &GenerateArgs,
+    secret: &[(&str, &str)],
+    image_keystore: bool,
+) -> (InitRun, String) {
+    let dir = temp_dir(&format!("es-init-{tag}"));
+    let [bin, image, config_map, config, creds, s3, data] = [
+        "bin",
+        "image-config",
+        "config-map",
+        "config",
+        "credentials",
+        "s3",
+        "data",
+    ]
+    .map(|d| {
+        let p = dir.join(d);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    });
+    let keystore = bin.join("elasticsearch-keystore");
+    std::fs::write(&keystore, FAKE_KEYSTORE).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&keystore, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(image.join("jvm.options"), "-Xss1m\n").unwrap();
+    if image_keystore {
+        std::fs::write(image.join("elasticsearch.keystore"), "").unwrap();
+    }
+    let rendered = rendered_script(DbKind::Elasticsearch, args, "elasticsearch.yml");
+    std::fs::write(config_map.join("elasticsearch.yml"), &rendered).unwrap();
+    std::fs::write(creds.join("elastic-password"), PASSWORD).unwrap();
+    for (key, value) in secret {
+        std::fs::write(s3.join(key), value).unwrap();
+    }
+    // The longer paths first: /mnt/config is a prefix of /mnt/config-map.
+    let script = rendered_script(DbKind::Elasticsearch, args, "init-config.sh")
+        .replace("/usr/share/elasticsearch/config", image.to_str().unwrap())
+        .replace("/usr/share/elasticsearch/data", data.to_str().unwrap())
+        .replace("/mnt/config-map", config_map.to_str().unwrap())
+        .replace("/mnt/config", config.to_str().unwrap())
+        .replace("/etc/elasticsearch-credentials", creds.to_str().unwrap())
+        .replace("/etc/elasticsearch-s3", s3.to_str().unwrap());
+    let path = dir.join("init-config.sh");
+    std::fs::write(&path, script).unwrap();
+    let output = std::process::Command::new("bash")
+        .arg(&path)
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        )
+        .env("FAKE_DIR", &dir)
+        .env("POD_NAME", "elasticsearch-0")
+        .env("POD_NAMESPACE", "search")
+        .output()
+        .unwrap();
+    (InitRun { dir, output }, rendered)
+}
+
+fn s3_secret<'a>(endpoint: &'a str, region: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+    let mut s = vec![
+        ("endpoint", endpoint),
+        ("bucket", "my-backups"),
+        ("access-key-id", ACCESS_KEY),
+        // As `echo ... >` writes it: the keystore takes the line, without its newline.
+        ("secret-access-key", "se\"cr'et\\key\n"),
+    ];
+    s.extend(region.map(|r| ("region", r)));
+    s
+}
+
+#[test]
+fn init_config_puts_the_s3_keys_in_the_keystore_and_the_client_in_elasticsearch_yml() {
+    let args = s3_args(backup_args("2"));
+    let (r, rendered) = init_config(
+        "https",
+        &args,
+        &s3_secret("https://s3.eu-west-1.amazonaws.com\n", Some("eu-west-1")),
+        false,
+    );
+    r.succeeded(true);
+    // The image has no keystore here: a password-less one is created first.
+    assert_eq!(
+        r.keystore_calls(),
+        [
+            "create",
+            "add --stdin --force s3.client.sts-gen.access_key",
+            "add --stdin --force s3.client.sts-gen.secret_key",
+        ]
+    );
+    assert_eq!(
+        r.read("config/elasticsearch.keystore"),
+        format!(
+            "s3.client.sts-gen.access_key={ACCESS_KEY}\ns3.client.sts-gen.secret_key={SECRET_KEY}\n"
+        )
+    );
+    // The values reached the keystore on stdin only: not on its command line, not in its
+    // environment, not in the log.
+    for secret in [ACCESS_KEY, SECRET_KEY] {
+        for (what, text) in [
+            ("argv", r.read("keystore.log")),
+            ("env", r.read("keystore.env")),
+            ("stderr", r.stderr()),
+        ] {
+            assert!(
+                !text.contains(secret),
+                "{secret:?} in the keystore's {what}"
+            );
+        }
+    }
+    assert_eq!(
+        r.yml_tail(&rendered),
+        "\n# sts-gen: the S3 client of the snapshot repository, from the S3 Secret backups-s3 (init-config)\n\
+         s3.client.sts-gen.endpoint: \"https://s3.eu-west-1.amazonaws.com\"\n\
+         s3.client.sts-gen.path_style_access: true\n\
+         s3.client.sts-gen.region: \"eu-west-1\"\n"
+    );
+    // The rest of init-config's work is done as before.
+    assert_eq!(r.read("config/jvm.options"), "-Xss1m\n");
+    assert_eq!(r.read("config/bootstrap-password"), PASSWORD);
+    assert!(
+        r.stderr()
+            .contains("S3 client sts-gen configured: endpoint https://s3.eu-west-1.amazonaws.com, region eu-west-1"),
+        "{}",
+        r.stderr()
+    );
+}
+
+#[test]
+fn init_config_takes_an_http_endpoint_with_a_port_and_the_images_keystore() {
+    let (r, rendered) = init_config(
+        "http-port",
+        &s3_args(backup_args("2")),
+        &s3_secret("http://minio.minio:9000/", None),
+        true,
+    );
+    r.succeeded(true);
+    // The image's keystore (copied with the config directory) is used, not replaced.
+    assert_eq!(
+        r.keystore_calls(),
+        [
+            "add --stdin --force s3.client.sts-gen.access_key",
+            "add --stdin --force s3.client.sts-gen.secret_key",
+        ]
+    );
+    let tail = r.yml_tail(&rendered);
+    assert!(
+        tail.contains("s3.client.sts-gen.endpoint: \"http://minio.minio:9000\"\n"),
+        "{tail}"
+    );
+    assert!(
+        !tail.contains("region"),
+        "no region without the key: {tail}"
+    );
+}
+
+#[test]
+fn init_config_refuses_an_endpoint_that_is_not_http_host_port() {
+    for endpoint in [
+        "ftp://x",
+        "minio.minio:9000",
+        "https://user:pw@s3.example.com",
+        "https://s3.example.com/bucket",
+        "https://s3.example.com:99999",
+        "https://s3.example.com\nevil: true",
+    ] {
+        let (r, _) = init_config(
+            "refused",
+            &s3_args(backup_args("2")),
+            &s3_secret(endpoint, None),
+            false,
+        );
+        r.succeeded(false);
+        assert!(
+            r.keystore_calls().is_empty(),
+            "{endpoint:?}: the keystore untouched"
+        );
+        let err = r.stderr();
+        assert_eq!(err.lines().count(), 1, "{endpoint:?}: one line: {err}");
+        assert!(
+            err.contains("the S3 Secret backups-s3's endpoint is not http(s)://host[:port]"),
+            "{endpoint:?}: {err}"
+        );
+        assert!(!err.contains("pw@"), "the value is not logged: {err}");
+    }
+    // A key missing from the Secret fails just as clearly.
+    let mut secret = s3_secret("https://s3.example.com", None);
+    secret.retain(|(k, _)| *k != "secret-access-key");
+    let (r, _) = init_config("no-secret-key", &s3_args(backup_args("2")), &secret, false);
+    r.succeeded(false);
+    assert!(
+        r.stderr()
+            .contains("the S3 Secret backups-s3 has no secret-access-key"),
+        "{}",
+        r.stderr()
+    );
+    assert!(r.keystore_calls().is_empty());
 }
