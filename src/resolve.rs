@@ -456,22 +456,25 @@ fn s3_store(origin: &Origin, names: &Names, b: &BackupValues) -> Result<Option<S
         return Ok(None);
     };
     check_subdomain(&origin.name("backup.s3.secret"), secret)?;
-    let prefix = s3
-        .prefix
-        .clone()
-        .unwrap_or_else(|| names.statefulset.clone());
-    let prefix = prefix.trim_matches('/').to_owned();
-    ensure!(
-        !prefix.is_empty()
-            && prefix.split('/').all(|p| {
+    let prefix = match &s3.prefix {
+        None => None,
+        Some(p) => {
+            let p = p.trim_matches('/').to_owned();
+            ensure!(
                 !p.is_empty()
-                    && p != "."
-                    && p != ".."
-                    && p.bytes()
-                        .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c))
-            }),
-        "backup.s3.prefix {prefix:?} is not a folder name: expected letters, digits, '-', '_' and '.' in parts separated by '/', such as backups/mysql"
-    );
+                    && p.split('/').all(|part| {
+                        !part.is_empty()
+                            && part != "."
+                            && part != ".."
+                            && part
+                                .bytes()
+                                .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c))
+                    }),
+                "backup.s3.prefix {p:?} is not a folder name: expected letters, digits, '-', '_' and '.' in parts separated by '/', such as backups/mysql"
+            );
+            Some(p)
+        }
+    };
     let image = s3
         .image
         .clone()
@@ -483,6 +486,7 @@ fn s3_store(origin: &Origin, names: &Names, b: &BackupValues) -> Result<Option<S
     Ok(Some(S3Store {
         secret: secret.clone(),
         prefix,
+        name: names.statefulset.clone(),
         image,
         scratch: Storage {
             size: quantity(origin, "backup.storageSize", &b.storage_size)?,

@@ -49,11 +49,27 @@ pub struct BackupSpec {
 pub struct S3Store {
     /// The existing Secret with the bucket's endpoint, name and keys.
     pub secret: String,
-    pub prefix: String,
+    /// `backup.s3.prefix`; unset: `<namespace>/<name>`.
+    pub prefix: Option<String>,
+    /// The instance's name, for the default prefix.
+    pub name: String,
     /// The S3 client's image (rclone).
     pub image: String,
     /// The Jobs' scratch volume, which holds one backup on its way to or from the bucket.
     pub scratch: Storage,
+}
+
+impl S3Store {
+    /// The folder in the bucket as a shell word for the scripts: the configured prefix, or
+    /// `<namespace>/<name>` with the namespace read at run time (`POD_NAMESPACE`), so that sets
+    /// of the same name in two namespaces never share a folder, nor prune each other's backups.
+    /// Prefixes and names hold no shell-special characters (checked in `resolve`).
+    pub fn prefix_word(&self) -> String {
+        match &self.prefix {
+            Some(p) => p.clone(),
+            None => format!("\"$POD_NAMESPACE\"/{}", self.name),
+        }
+    }
 }
 
 /// One variant per database, holding that database's options: an exhaustive `match` finds them.

@@ -118,8 +118,9 @@ struct S3<'a> {
     secret: &'a str,
     /// Where the Secret's keys are files.
     credentials: &'static str,
-    /// The repository's `base_path` in the bucket (no leading or trailing `/`).
-    prefix: &'a str,
+    /// The repository's `base_path` in the bucket (no leading or trailing `/`), as a shell word
+    /// (`S3Store::prefix_word`).
+    prefix: String,
     client: &'static str,
 }
 
@@ -258,7 +259,7 @@ impl Engine for Elasticsearch {
             s3: s3.map(|s| S3 {
                 secret: &s.secret,
                 credentials: S3_SECRET_DIR,
-                prefix: &s.prefix,
+                prefix: s.prefix_word(),
                 client: S3_CLIENT,
             }),
         };

@@ -354,12 +354,17 @@ impl Engine for Mysql {
             pod_management_policy: "OrderedReady",
             // MariaDB: unpacking the stream needs little; preparing it applies the copied redo
             // log with mariadb-backup's default 100M buffer. MySQL: the throw-away recipient
-            // server runs with a 128M buffer pool; the clone streams to disk.
+            // server (a 128M buffer pool, performance_schema, log buffers) needs about 500M;
+            // the clone streams to disk.
             backup: backup_container(
                 spec,
                 PATHS.scripts_dir,
                 PATHS.credentials,
-                small_resources("250m", "256Mi", "1Gi"),
+                if f.mariadb {
+                    small_resources("250m", "256Mi", "1Gi")
+                } else {
+                    small_resources("250m", "768Mi", "1Gi")
+                },
             )
             .map(|mut c| {
                 if !f.mariadb {

@@ -160,12 +160,14 @@ pub fn backup_to_s3_restores_into_a_fresh_set<D: Db>() {
         // Backups are named by the second they start.
         std::thread::sleep(std::time::Duration::from_millis(1100));
     }
-    let names = complete_backups(&c, &endpoint, name);
+    // The default folder: <namespace>/<name> (podsim's namespace is "default").
+    let prefix = format!("default/{name}");
+    let names = complete_backups(&c, &endpoint, &prefix);
     assert_eq!(names.len(), 2, "keep 2: the oldest went ({names:?})");
     let objects = bucket(
         &c,
         &endpoint,
-        &["lsf", &format!("s3:{BUCKET}/{name}/{}", names[1])],
+        &["lsf", &format!("s3:{BUCKET}/{prefix}/{}", names[1])],
     )
     .unwrap();
     assert_eq!(objects, "backup.tar\nsts-gen-backup.info\n");
@@ -187,6 +189,25 @@ pub fn backup_to_s3_restores_into_a_fresh_set<D: Db>() {
         refused.contains("no complete backup 20000101T000000Z"),
         "{refused}"
     );
+    // A damaged copy in the bucket (the older backup's tar replaced): its checksum differs.
+    bucket(
+        &c,
+        &endpoint,
+        &[
+            "copyto",
+            "/etc/hostname",
+            &format!("s3:{BUCKET}/{prefix}/{}/backup.tar", names[0]),
+        ],
+    )
+    .unwrap();
+    let damaged = restore_job(&generate::<D>(&GenerateArgs {
+        restore_from: Some(names[0].clone()),
+        ..restore_args.clone()
+    }));
+    let refused = c
+        .run_job(&damaged)
+        .expect_err("a damaged backup cannot be restored");
+    assert!(refused.contains("failed or is damaged"), "{refused}");
 
     for o in [2, 1, 0] {
         c.stop_pod(o);
