@@ -22,7 +22,7 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use clap::{CommandFactory, ValueEnum};
 
-use cli::{Cli, Command, DbKind, GenerateArgs, RenderArgs};
+use cli::{Cli, Command, DbKind, GenerateArgs, OutputFormat, RenderArgs};
 use k8s::Manifest;
 use spec::Spec;
 use values::Values;
@@ -168,6 +168,13 @@ fn render_command(
 ) -> Result<()> {
     let mut rendered = Vec::new();
     let mut lines = Vec::new();
+    // A YAML stream is written set by set as it is generated, so only its text stays in memory
+    // (a thousand sets' objects would take five times as much); still all before any output.
+    let stream_yaml = args.out_dir.is_none() && matches!(args.output, OutputFormat::Yaml);
+    let mut stream = String::new();
+    if stream_yaml {
+        stream.push_str(header);
+    }
     for file in &args.files {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read values file {}", file.display()))?;
@@ -192,7 +199,14 @@ fn render_command(
         let (docs, file_lines) = resolve_and_generate(db, &generate_args, Values::default())
             .with_context(|| origin.clone())?;
         lines.extend(file_lines.into_iter().map(|l| format!("{origin}: {l}")));
-        rendered.push((file, docs));
+        if stream_yaml {
+            for doc in &docs {
+                stream.push_str("---\n");
+                stream.push_str(&output::to_yaml(doc)?);
+            }
+        } else {
+            rendered.push((file, docs));
+        }
     }
     match &args.out_dir {
         Some(dir) => {
@@ -215,6 +229,7 @@ fn render_command(
                 output::write_dir(&dir.join(stem), files)?;
             }
         }
+        None if stream_yaml => output::write_stdout(out, &stream)?,
         None => {
             let all: Vec<Manifest> = rendered.into_iter().flat_map(|(_, d)| d).collect();
             output::write_stdout(out, &output::render(&all, args.output, header)?)?;
