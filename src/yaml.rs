@@ -91,6 +91,80 @@ fn needs_escape(c: char) -> bool {
         )
 }
 
+// Word-at-a-time byte search: the bytes of a `u64` (little-endian, so the lowest set bit is
+// the first byte) get their high bit set where a byte is special. Borrows can only mark bytes
+// after a truly special one, so the first mark is exact.
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// High bit of each byte below `n` (`n` <= 0x80); exact up to the first mark.
+#[inline(always)]
+fn bytes_below(w: u64, n: u8) -> u64 {
+    w.wrapping_sub(LO * n as u64) & !w & HI
+}
+
+/// High bit of each byte equal to `c`; exact up to the first mark.
+#[inline(always)]
+fn bytes_equal(w: u64, c: u8) -> u64 {
+    bytes_below(w ^ (LO * c as u64), 1)
+}
+
+/// Controls (C0, DEL) and non-ASCII bytes.
+#[inline(always)]
+fn unusual_word(w: u64) -> u64 {
+    (w & HI) | bytes_below(w, 0x20) | bytes_equal(w, 0x7F)
+}
+
+#[inline(always)]
+fn unusual_byte(c: u8) -> bool {
+    !(0x20..0x7F).contains(&c)
+}
+
+#[inline(always)]
+fn plain_special_word(w: u64) -> u64 {
+    unusual_word(w)
+        | bytes_equal(w, b'#')
+        | bytes_equal(w, b':')
+        | bytes_equal(w, b',')
+        | bytes_equal(w, b'[')
+        | bytes_equal(w, b']')
+        | bytes_equal(w, b'{')
+        | bytes_equal(w, b'}')
+}
+
+#[inline(always)]
+fn plain_special_byte(c: u8) -> bool {
+    unusual_byte(c) || matches!(c, b'#' | b':' | b',' | b'[' | b']' | b'{' | b'}')
+}
+
+#[inline(always)]
+fn quote_special_word(w: u64) -> u64 {
+    unusual_word(w) | bytes_equal(w, b'"') | bytes_equal(w, b'\\')
+}
+
+#[inline(always)]
+fn quote_special_byte(c: u8) -> bool {
+    unusual_byte(c) || c == b'"' || c == b'\\'
+}
+
+/// The first index at or after `i` whose byte is special (`b.len()` if none); `word` and
+/// `byte` must agree.
+#[inline(always)]
+fn find_byte(b: &[u8], mut i: usize, word: fn(u64) -> u64, byte: fn(u8) -> bool) -> usize {
+    while let Some(chunk) = b.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let m = word(w);
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() && !byte(b[i]) {
+        i += 1;
+    }
+    i
+}
+
 /// Whether a string may be written plain. `key` adds the rules of mapping keys: no `:` at all
 /// and none of `,[]{}` (a key must also read back inside a flow mapping).
 fn plain_ok(s: &str, key: bool) -> bool {
@@ -116,29 +190,36 @@ fn plain_ok(s: &str, key: bool) -> bool {
     {
         return false;
     }
-    // Character-level checks: escapes, comment starts, `: `.
-    let mut prev_ws = false;
+    // Character-level checks: escapes, comment starts (`#` after white space), `: `, and for
+    // keys any `:` or flow indicator. Only the bytes `special` finds need a look.
     let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
+    loop {
+        i = find_byte(b, i, plain_special_word, plain_special_byte);
+        let Some(&c) = b.get(i) else { break };
         if c < 0x80 {
-            if c < 0x20 || c == 0x7F {
-                return false;
-            }
             match c {
-                b'#' if prev_ws => return false,
+                b'#' => {
+                    // `i > 0`: the first byte is not `#`.
+                    let before = s[..i].chars().next_back().expect("not the first byte");
+                    if before.is_whitespace() {
+                        return false;
+                    }
+                }
                 b':' if key || b.get(i + 1) == Some(&b' ') => return false,
-                b',' | b'[' | b']' | b'{' | b'}' if key => return false,
-                _ => {}
+                b':' => {}
+                b',' | b'[' | b']' | b'{' | b'}' => {
+                    if key {
+                        return false;
+                    }
+                }
+                _ => return false, // a control character
             }
-            prev_ws = c == b' ';
             i += 1;
         } else {
             let ch = s[i..].chars().next().expect("a char starts here");
             if needs_escape(ch) {
                 return false;
             }
-            prev_ws = ch.is_whitespace();
             i += ch.len_utf8();
         }
     }
@@ -174,56 +255,29 @@ fn is_ambiguous(s: &str, yaml_12: bool) -> bool {
     let Some(&first) = s.as_bytes().first() else {
         return true;
     };
-    // Every ambiguous spelling starts with one of these (callers have already rejected
-    // leading white space, which the YAML 1.1 boolean check would skip).
-    if !matches!(
-        first,
-        b'0'..=b'9'
-            | b'+'
-            | b'-'
-            | b'.'
-            | b'_'
-            | b'~'
-            | b'<'
-            | b'='
-            | b'n'
-            | b'N'
-            | b't'
-            | b'T'
-            | b'f'
-            | b'F'
-            | b'y'
-            | b'Y'
-            | b'o'
-            | b'O'
-            | b'i'
-            | b'I'
-    ) {
-        return false;
-    }
     let word = |w: &str| s.eq_ignore_ascii_case(w);
-    if s == "~"
-        || word("null")
-        || word("true")
-        || word("false")
-        || word("nan")
-        || word("inf")
-        || word("+inf")
-        || word("-inf")
-        || is_numeric(s, yaml_12)
-    {
-        return true;
+    // By first byte. Callers have rejected surrounding white space, which the YAML 1.1 boolean
+    // check would skip.
+    match first {
+        b'0'..=b'9' | b'+' | b'-' | b'.' | b'_' => {
+            word("+inf")
+                || word("-inf")
+                || is_numeric(s, yaml_12)
+                || (!yaml_12 && first.is_ascii_digit() && is_timestamp(s))
+        }
+        b'~' => s == "~",
+        b'<' => !yaml_12 && s == "<<",
+        b'=' => !yaml_12 && s == "=",
+        _ if s.len() > 5 || !first.is_ascii_alphabetic() => false,
+        _ => {
+            word("null")
+                || word("true")
+                || word("false")
+                || word("nan")
+                || word("inf")
+                || (!yaml_12 && ["y", "yes", "on", "n", "no", "off"].iter().any(|w| word(w)))
+        }
     }
-    if yaml_12 {
-        return false;
-    }
-    let t = s.trim_matches([' ', '\t', '\r', '\n']);
-    ["y", "yes", "on", "true", "n", "no", "off", "false"]
-        .iter()
-        .any(|w| t.eq_ignore_ascii_case(w))
-        || is_timestamp(s)
-        || s == "<<"
-        || s == "="
 }
 
 /// Numeric syntax as YAML 1.1 (lenient: underscores anywhere, sexagesimal, `0b`/`0o`/`0x`,
@@ -410,31 +464,6 @@ fn is_timestamp(s: &str) -> bool {
     c.0.is_empty()
 }
 
-/// Whether a block scalar can hold `s` literally (no escapes needed, no `\r`, BOM or
-/// NEL/LS/PS).
-fn block_ok(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        if c < 0x80 {
-            if !(c == b'\n' || c == b'\t' || (0x20..0x7F).contains(&c)) {
-                return false;
-            }
-            i += 1;
-        } else {
-            let ch = s[i..].chars().next().expect("a char starts here");
-            let ok = matches!(ch as u32, 0xA0..=0xD7FF | 0xE000..=0xFFFD | 0x10000..)
-                && !matches!(ch, '\u{2028}' | '\u{2029}' | '\u{FEFF}');
-            if !ok {
-                return false;
-            }
-            i += ch.len_utf8();
-        }
-    }
-    true
-}
-
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// `s` double-quoted, with YAML escapes.
@@ -442,64 +471,64 @@ fn write_double_quoted(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
     out.push('"');
     let b = s.as_bytes();
-    let mut run = 0; // start of the bytes not yet copied
+    let mut done = 0; // bytes before this are written
     let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        let (esc, len): (Option<EscapeOut>, usize) = if c < 0x80 {
+    loop {
+        i = find_byte(b, i, quote_special_word, quote_special_byte);
+        let Some(&c) = b.get(i) else { break };
+        let (escape, len) = if c < 0x80 {
             let e = match c {
-                b'\\' => Some(EscapeOut::Str("\\\\")),
-                b'"' => Some(EscapeOut::Str("\\\"")),
-                0 => Some(EscapeOut::Str("\\0")),
-                7 => Some(EscapeOut::Str("\\a")),
-                8 => Some(EscapeOut::Str("\\b")),
-                9 => Some(EscapeOut::Str("\\t")),
-                10 => Some(EscapeOut::Str("\\n")),
-                11 => Some(EscapeOut::Str("\\v")),
-                12 => Some(EscapeOut::Str("\\f")),
-                13 => Some(EscapeOut::Str("\\r")),
-                27 => Some(EscapeOut::Str("\\e")),
-                0..0x20 | 0x7F => Some(EscapeOut::X(c as u32)),
-                _ => None,
+                b'\\' => Escape::Str("\\\\"),
+                b'"' => Escape::Str("\\\""),
+                0 => Escape::Str("\\0"),
+                7 => Escape::Str("\\a"),
+                8 => Escape::Str("\\b"),
+                9 => Escape::Str("\\t"),
+                10 => Escape::Str("\\n"),
+                11 => Escape::Str("\\v"),
+                12 => Escape::Str("\\f"),
+                13 => Escape::Str("\\r"),
+                27 => Escape::Str("\\e"),
+                _ => Escape::X(c.into()), // other C0 controls and DEL
             };
-            (e, 1)
+            (Some(e), 1)
         } else {
             let ch = s[i..].chars().next().expect("a char starts here");
             let e = match ch {
-                '\u{85}' => Some(EscapeOut::Str("\\N")),
-                '\u{2028}' => Some(EscapeOut::Str("\\L")),
-                '\u{2029}' => Some(EscapeOut::Str("\\P")),
-                '\u{80}'..='\u{9F}' => Some(EscapeOut::X(ch as u32)),
-                '\u{FEFF}' | '\u{FFFE}' | '\u{FFFF}' => Some(EscapeOut::U(ch as u32)),
+                '\u{85}' => Some(Escape::Str("\\N")),
+                '\u{2028}' => Some(Escape::Str("\\L")),
+                '\u{2029}' => Some(Escape::Str("\\P")),
+                '\u{80}'..='\u{9F}' => Some(Escape::X(ch.into())),
+                '\u{FEFF}' | '\u{FFFE}' | '\u{FFFF}' => Some(Escape::U(ch.into())),
                 _ => None,
             };
             (e, ch.len_utf8())
         };
-        if let Some(e) = esc {
-            out.push_str(&s[run..i]);
+        if let Some(e) = escape {
+            out.push_str(&s[done..i]);
             match e {
-                EscapeOut::Str(t) => out.push_str(t),
-                EscapeOut::X(v) => {
+                Escape::Str(t) => out.push_str(t),
+                Escape::X(v) => {
                     out.push_str("\\x");
                     out.push(HEX[(v >> 4) as usize & 15] as char);
                     out.push(HEX[v as usize & 15] as char);
                 }
-                EscapeOut::U(v) => {
+                Escape::U(v) => {
                     out.push_str("\\u");
                     for shift in [12, 8, 4, 0] {
                         out.push(HEX[(v >> shift) as usize & 15] as char);
                     }
                 }
             }
-            run = i + len;
+            done = i + len;
         }
         i += len;
     }
-    out.push_str(&s[run..]);
+    out.push_str(&s[done..]);
     out.push('"');
 }
 
-enum EscapeOut {
+enum Escape {
     Str(&'static str),
     X(u32),
     U(u32),
@@ -507,8 +536,8 @@ enum EscapeOut {
 
 /// A string in value position (after `key:`, `- ` or at the root), with its line end.
 fn write_str_value(out: &mut String, pos: Pos, s: &str) {
-    if s.as_bytes().contains(&b'\n') && block_ok(s) {
-        return write_literal(out, pos, s);
+    if s.as_bytes().contains(&b'\n') && write_literal(out, pos, s) {
+        return;
     }
     if let Pos::Value(_) = pos {
         out.push(' ');
@@ -526,15 +555,18 @@ fn write_str_value(out: &mut String, pos: Pos, s: &str) {
 }
 
 /// A `|` block scalar: chomping from the trailing newlines, an indentation indicator when the
-/// first non-empty line starts with spaces, the body one level under the parent.
-fn write_literal(out: &mut String, pos: Pos, s: &str) {
+/// first non-empty line starts with spaces, the body one level under the parent. `false`, with
+/// `out` as it was, when a block scalar cannot hold `s` literally: it holds characters that need
+/// escapes, `\r`, a BOM, or NEL/LS/PS.
+fn write_literal(out: &mut String, pos: Pos, s: &str) -> bool {
+    let start = out.len();
     let body_col = match pos {
         Pos::Root => 2,
         Pos::Value(col) | Pos::Item(col) => col + 2,
     };
     let content = s.trim_end_matches('\n');
     let trailing = s.len() - content.len();
-    out.reserve(s.len() + 8 + (body_col + 1) * (s.len() / 32 + 1));
+    out.reserve(s.len() + 8 + (body_col + 1) * (s.len() / 24 + 1));
     out.push_str(if let Pos::Value(_) = pos { " |" } else { "|" });
     let first_line = content.split('\n').find(|l| !l.is_empty()).unwrap_or("");
     if first_line.starts_with(' ') {
@@ -550,23 +582,52 @@ fn write_literal(out: &mut String, pos: Pos, s: &str) {
         for _ in 0..trailing {
             out.push('\n');
         }
-        return;
+        return true;
     }
-    let pad = &SPACES[..body_col.min(SPACES.len())];
-    for line in content.split('\n') {
-        if !line.is_empty() {
-            if body_col <= SPACES.len() {
-                out.push_str(pad);
-            } else {
-                indent(out, body_col);
+    let b = content.as_bytes();
+    let mut line = 0; // start of the current line
+    let mut i = 0;
+    loop {
+        i = find_byte(b, i, unusual_word, unusual_byte);
+        let Some(&c) = b.get(i) else { break };
+        match c {
+            b'\n' => {
+                write_block_line(out, body_col, &content[line..i]);
+                i += 1;
+                line = i;
             }
-            out.push_str(line);
+            b'\t' => i += 1,
+            0..0x80 => {
+                out.truncate(start);
+                return false;
+            }
+            _ => {
+                let ch = content[i..].chars().next().expect("a char starts here");
+                let ok = matches!(ch as u32, 0xA0..=0xD7FF | 0xE000..=0xFFFD | 0x10000..)
+                    && !matches!(ch, '\u{2028}' | '\u{2029}' | '\u{FEFF}');
+                if !ok {
+                    out.truncate(start);
+                    return false;
+                }
+                i += ch.len_utf8();
+            }
         }
-        out.push('\n');
     }
+    write_block_line(out, body_col, &content[line..]);
     for _ in 1..trailing {
         out.push('\n');
     }
+    true
+}
+
+/// One line of a block scalar: empty lines get no indentation.
+#[inline]
+fn write_block_line(out: &mut String, col: usize, line: &str) {
+    if !line.is_empty() {
+        indent(out, col);
+        out.push_str(line);
+    }
+    out.push('\n');
 }
 
 fn write_u64(out: &mut String, mut v: u64) {
@@ -1121,5 +1182,146 @@ impl ser::Serializer for Key<'_> {
         _len: usize,
     ) -> Result<Self::SerializeStructVariant, Error> {
         non_scalar_key()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// Ours, checked against serde-saphyr with sts-gen's options.
+    fn yaml<T: Serialize>(v: &T) -> String {
+        let ours = to_string(v).unwrap();
+        let mut options = serde_saphyr::SerializerOptions::default();
+        options.folded_wrap_chars = usize::MAX;
+        assert_eq!(
+            ours,
+            serde_saphyr::to_string_with_options(v, options).unwrap()
+        );
+        ours
+    }
+
+    #[test]
+    fn word_search_finds_the_first_special_byte() {
+        // Every special byte at every offset, around 8-byte words, after bytes that borrow.
+        let fillers: &[u8] = b"a Z0~\x7e\x21";
+        let specials: &[u8] = b"\0\x01\x1f\x7f\x80\xff#:,[]{}\"\\\n\t";
+        type Search = (fn(u64) -> u64, fn(u8) -> bool);
+        let pairs: [Search; 3] = [
+            (unusual_word, unusual_byte),
+            (plain_special_word, plain_special_byte),
+            (quote_special_word, quote_special_byte),
+        ];
+        for len in 0..20 {
+            for &fill in fillers {
+                for at in 0..=len {
+                    for &special in specials {
+                        for second in [fill, 0, 0x80, b'#'] {
+                            let mut b = vec![fill; len];
+                            if at < len {
+                                b[at] = special;
+                                if at + 1 < len {
+                                    b[at + 1] = second;
+                                }
+                            }
+                            for start in 0..=len {
+                                for (word, byte) in pairs {
+                                    let naive = (start..len).find(|&i| byte(b[i])).unwrap_or(len);
+                                    assert_eq!(find_byte(&b, start, word, byte), naive, "{b:?}");
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ambiguous_spellings() {
+        for s in [
+            "",
+            "~",
+            "null",
+            "NULL",
+            "true",
+            "False",
+            "yes",
+            "Y",
+            "n",
+            "off",
+            "On",
+            "nan",
+            ".NaN",
+            "inf",
+            "-inf",
+            "+.inf",
+            "1",
+            "-1",
+            "+1",
+            "0x1F",
+            "0o7",
+            "0b1",
+            "1_000",
+            "1e3",
+            "1.",
+            ".5",
+            "1.2.3",
+            "1:30",
+            "2001-12-14",
+            "2001-12-14 1:2:3 +5",
+            "<<",
+            "=",
+        ] {
+            assert!(is_ambiguous(s, false), "{s:?}");
+        }
+        for s in [
+            "yess", "nulls", "a", "x1", "0x", "1e", "1:60", "2001-12", "<", "==", "8.4.7a", "v1",
+        ] {
+            assert!(!is_ambiguous(s, false), "{s:?}");
+        }
+        assert!(!is_ambiguous("yes", true) && !is_ambiguous("1:30", true));
+        assert!(!is_ambiguous("<<", true) && is_ambiguous("1_0", true));
+    }
+
+    #[test]
+    fn layout() {
+        let v = serde_json::json!({
+            "a": {"b": [1, {"c": "x", "d": []}, [2, [3]]], "e": {}},
+            "s": "one\ntwo\n",
+            "t": ["  x\n", "", "-", "8.4.7", "a: b"],
+        });
+        assert_eq!(
+            yaml(&v),
+            "a:\n  b:\n  - 1\n  - c: x\n    d: []\n  - - 2\n    - - 3\n  e: {}\n\
+             s: |\n  one\n  two\n\
+             t:\n- |2\n    x\n- \"\"\n- '-'\n- \"8.4.7\"\n- \"a: b\"\n"
+        );
+        assert_eq!(yaml(&"x\n\n"), "|+\n  x\n\n");
+        assert_eq!(yaml(&"x"), "x\n");
+        assert_eq!(yaml(&Vec::<u8>::new()), "[]\n");
+        assert_eq!(yaml(&BTreeMap::<u8, u8>::new()), "{}\n");
+        assert_eq!(yaml(&vec![Some(1), None]), "- 1\n- null\n");
+        assert_eq!(
+            yaml(&"tab\t\u{1}\u{85}\u{feff}\"\\"),
+            "\"tab\\t\\x01\\N\\uFEFF\\\"\\\\\"\n"
+        );
+    }
+
+    #[test]
+    fn unsupported_values_are_errors_and_write_nothing() {
+        #[derive(Serialize)]
+        enum E {
+            Tuple(u8, u8),
+        }
+        let mut out = "kept".to_owned();
+        assert!(append(&mut out, &BTreeMap::from([("a", 1.5)])).is_err());
+        assert!(append(&mut out, &vec![E::Tuple(1, 2)]).is_err());
+        assert!(append(&mut out, &BTreeMap::from([(vec![1], 1)])).is_err());
+        assert!(append(&mut out, &BTreeMap::from([("k".repeat(1025), 1)])).is_err());
+        assert!(append(&mut out, &'\n').is_err());
+        assert_eq!(out, "kept");
     }
 }
