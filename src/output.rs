@@ -52,8 +52,9 @@ fn append_yaml(out: &mut String, doc: &Manifest) -> Result<()> {
         .with_context(|| format!("serialising {} {}", doc.kind(), doc.name()))
 }
 
-/// Room for a typical object, so that a stream grows its buffer a few times, not dozens.
-const TYPICAL_OBJECT_BYTES: usize = 8 * 1024;
+/// Room for a typical object (4-5 KB of YAML on average; ConfigMaps of scripts are larger), so
+/// that a stream is allocated about once.
+const TYPICAL_OBJECT_BYTES: usize = 6 * 1024;
 
 /// The whole stream: header, then `---` before every document.
 pub fn yaml_stream(docs: &[Manifest], header: &str) -> Result<String> {
