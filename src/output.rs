@@ -38,19 +38,31 @@ pub fn command_line(words: &[String]) -> String {
 
 /// One object as YAML (no leading `---`).
 pub fn to_yaml(doc: &Manifest) -> Result<String> {
-    let mut options = serde_saphyr::SerializerOptions::default();
-    // Never fold long lines of scripts or commands; multi-line strings stay `|` blocks.
-    options.folded_wrap_chars = usize::MAX;
-    serde_saphyr::to_string_with_options(doc, options)
+    let mut out = String::new();
+    append_yaml(&mut out, doc)?;
+    Ok(out)
+}
+
+/// Append one object as YAML (no leading `---`) to `out`. Our own emitter writes exactly what
+/// serde-saphyr writes with `folded_wrap_chars = usize::MAX` (never fold long lines; multi-line
+/// strings are `|` blocks), several times faster; tests/integration/invariants.rs compares the
+/// two over every output of the test matrix.
+fn append_yaml(out: &mut String, doc: &Manifest) -> Result<()> {
+    crate::yaml::append(out, doc)
         .with_context(|| format!("serialising {} {}", doc.kind(), doc.name()))
 }
 
+/// Room for a typical object (4-5 KB of YAML on average; ConfigMaps of scripts are larger), so
+/// that a stream is allocated about once.
+const TYPICAL_OBJECT_BYTES: usize = 6 * 1024;
+
 /// The whole stream: header, then `---` before every document.
 pub fn yaml_stream(docs: &[Manifest], header: &str) -> Result<String> {
-    let mut out = header.to_owned();
+    let mut out = String::with_capacity(header.len() + docs.len() * TYPICAL_OBJECT_BYTES);
+    out.push_str(header);
     for doc in docs {
         out.push_str("---\n");
-        out.push_str(&to_yaml(doc)?);
+        append_yaml(&mut out, doc)?;
     }
     Ok(out)
 }
@@ -98,7 +110,12 @@ pub fn directory_files(
     for doc in docs {
         let name = format!("{}-{}.{ext}", doc.kind().to_ascii_lowercase(), doc.name());
         let text = match format {
-            OutputFormat::Yaml => format!("{header}{}", to_yaml(doc)?),
+            OutputFormat::Yaml => {
+                let mut text = String::with_capacity(header.len() + TYPICAL_OBJECT_BYTES);
+                text.push_str(header);
+                append_yaml(&mut text, doc)?;
+                text
+            }
             OutputFormat::Json => format!("{}\n", serde_json::to_string_pretty(doc)?),
         };
         files.push((name, text));
