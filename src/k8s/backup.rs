@@ -298,18 +298,7 @@ pub fn restore_job(spec: &Spec, labels: &Labels, parts: &Parts, name: &str) -> J
         Some(inits),
         vec![restore],
     );
-    Job {
-        metadata: ObjectMeta {
-            labels: Some(labels.job("restore")),
-            ..object_meta(spec, &spec.names.restore_job, labels)
-        },
-        spec: Some(JobSpec {
-            backoff_limit: Some(2),
-            template,
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    restore_job_of(spec, labels, template)
 }
 
 /// The restore Job of an engine that restores through the database's API
@@ -329,6 +318,11 @@ pub fn api_restore_job(
         ..Default::default()
     });
     let template = job_pod(spec, parts, labels, "restore", Vec::new(), None, vec![c]);
+    restore_job_of(spec, labels, template)
+}
+
+/// The Job `<name>-restore` running `template`, retried twice.
+fn restore_job_of(spec: &Spec, labels: &Labels, template: PodTemplateSpec) -> Job {
     Job {
         metadata: ObjectMeta {
             labels: Some(labels.job("restore")),

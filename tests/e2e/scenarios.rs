@@ -203,19 +203,25 @@ pub fn backup_restores_into_a_fresh_set<D: Db>() -> String {
         .run_job(&job)
         .unwrap_or_else(|e| panic!("restore failed: {e}"));
     assert!(restored.contains("restored"), "{restored}");
+    restored_set_serves::<D>(&mut c, &[1, 2]);
+    restored
+}
+
+/// After a restore of a backup holding items 1 and 2 (item 3 written later): pod 0 starts on
+/// the restored data and serves exactly those, and `replicas` copy it and follow a new write.
+pub fn restored_set_serves<D: Db>(c: &mut Cluster, replicas: &[u32]) {
     let log = c.start_pod(0);
     assert!(D::resumed(&log), "pod 0 starts on the restored data: {log}");
     c.wait_ready(0, READY);
     assert_eq!(
-        D::items(&c, 0),
+        D::items(c, 0),
         "1,2",
         "the backup's data, not the later write"
     );
-    D::write(&c, 4);
-    for o in [1, 2] {
+    D::write(c, 4);
+    for &o in replicas {
         c.start_pod(o);
         c.wait_ready(o, READY);
-        assert_eq!(eventually(30, "1,2,4", || D::items(&c, o)), "1,2,4");
+        assert_eq!(eventually(30, "1,2,4", || D::items(c, o)), "1,2,4");
     }
-    restored
 }
