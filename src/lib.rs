@@ -201,10 +201,7 @@ fn render_command(
             .with_context(|| origin.clone())?;
         lines.extend(file_lines.into_iter().map(|l| format!("{origin}: {l}")));
         if stream_yaml {
-            for doc in &docs {
-                stream.push_str("---\n");
-                stream.push_str(&output::to_yaml(doc)?);
-            }
+            output::append_documents(&mut stream, &docs)?;
         } else {
             rendered.push((file, docs));
         }

@@ -60,11 +60,18 @@ const TYPICAL_OBJECT_BYTES: usize = 6 * 1024;
 pub fn yaml_stream(docs: &[Manifest], header: &str) -> Result<String> {
     let mut out = String::with_capacity(header.len() + docs.len() * TYPICAL_OBJECT_BYTES);
     out.push_str(header);
+    append_documents(&mut out, docs)?;
+    Ok(out)
+}
+
+/// Append the documents of a stream to `out`, each after its `---`.
+pub fn append_documents(out: &mut String, docs: &[Manifest]) -> Result<()> {
+    out.reserve(docs.len() * TYPICAL_OBJECT_BYTES);
     for doc in docs {
         out.push_str("---\n");
-        append_yaml(&mut out, doc)?;
+        append_yaml(out, doc)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A `v1` `List` holding the objects, as `kubectl get -o json` prints several objects.
