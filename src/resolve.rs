@@ -403,17 +403,23 @@ fn backup(origin: &Origin, b: BackupValues) -> Result<Option<BackupSpec>> {
         "{} {keep} is out of range: expected 1 to 1000 backups",
         origin.name("backup.keep")
     );
+    Ok(Some(BackupSpec {
+        schedule,
+        storage: backup_storage(origin, &b)?,
+        keep: keep as u32,
+    }))
+}
+
+/// `backup.storageSize` and `backup.storageClassName`: the backups' claim, or with an S3 bucket
+/// the Jobs' scratch volume.
+fn backup_storage(origin: &Origin, b: &BackupValues) -> Result<Storage> {
     if let Some(class) = &b.storage_class_name {
         check_subdomain("backup.storageClassName", class)?;
     }
-    Ok(Some(BackupSpec {
-        schedule,
-        storage: Storage {
-            size: quantity(origin, "backup.storageSize", &b.storage_size)?,
-            class_name: b.storage_class_name,
-        },
-        keep: keep as u32,
-    }))
+    Ok(Storage {
+        size: quantity(origin, "backup.storageSize", &b.storage_size)?,
+        class_name: b.storage_class_name.clone(),
+    })
 }
 
 /// A schedule CronJob accepts: five fields, or a macro such as @daily.
@@ -480,18 +486,12 @@ fn s3_store(origin: &Origin, names: &Names, b: &BackupValues) -> Result<Option<S
         .clone()
         .unwrap_or_else(|| S3_CLIENT_IMAGE.to_owned());
     self::image("backup.s3.image", &image)?;
-    if let Some(class) = &b.storage_class_name {
-        check_subdomain("backup.storageClassName", class)?;
-    }
     Ok(Some(S3Store {
         secret: secret.clone(),
         prefix,
         name: names.statefulset.clone(),
         image,
-        scratch: Storage {
-            size: quantity(origin, "backup.storageSize", &b.storage_size)?,
-            class_name: b.storage_class_name.clone(),
-        },
+        scratch: backup_storage(origin, b)?,
     }))
 }
 
