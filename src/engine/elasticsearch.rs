@@ -412,8 +412,6 @@ impl Engine for Elasticsearch {
             // curl against the API: the snapshot itself runs in the nodes.
             backup: backup_container(spec, PATHS.scripts, PATHS.credentials, api_resources())
                 .map(with_s3),
-            // With a bucket the nodes write to it themselves: no claim at all.
-            shared_backups: s3.is_none(),
             restore: spec
                 .restore_from
                 .as_ref()
@@ -538,7 +536,11 @@ mod tests {
         };
         let with_backups = spec_with(on).unwrap();
         let parts = Elasticsearch.parts(&with_backups).unwrap();
-        assert!(parts.shared_backups && parts.backup.is_some() && parts.restore.is_none());
+        assert!(
+            crate::k8s::backup::claim_in_every_pod(&with_backups, &parts)
+                && parts.backup.is_some()
+                && parts.restore.is_none()
+        );
         let yml = &parts.config["elasticsearch.yml"];
         assert!(yml.contains("\npath.repo: [ \"/backups\" ]\n"), "{yml}");
         assert!(
@@ -616,7 +618,7 @@ mod tests {
         };
         let spec = spec_with(args.clone()).unwrap();
         let parts = Elasticsearch.parts(&spec).unwrap();
-        assert!(!parts.shared_backups && parts.api_backups);
+        assert!(!crate::k8s::backup::claim_in_every_pod(&spec, &parts) && parts.api_backups);
         let yml = &parts.config["elasticsearch.yml"];
         assert!(!yml.contains("path.repo"), "{yml}");
         let api = &parts.scripts["backup.sh"];

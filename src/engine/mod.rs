@@ -38,7 +38,7 @@ pub mod volumes {
     /// The credentials Secret (files mode 0440, group = the pod's fsGroup).
     pub const CREDENTIALS: &str = "credentials";
     /// The backups' claim (`<name>-backups`): in the backup Job's pod, and in the database pods
-    /// of an engine whose servers write the backups themselves (`Parts::shared_backups`).
+    /// of an engine whose servers write the backups themselves (`Parts::api_backups`).
     pub const BACKUPS: &str = "backups";
 }
 
@@ -109,11 +109,6 @@ pub struct Parts {
     /// The backup CronJob's container (when the spec has backups): its command and the mounts
     /// of the pod's volumes it needs; the assembler adds the backups volume at `BACKUPS_DIR`.
     pub backup: Option<Container>,
-    /// The database servers write the backups themselves, into a shared-filesystem repository
-    /// (Elasticsearch's `fs` snapshots): with backups on, every database pod gets the backups'
-    /// claim as volume `volumes::BACKUPS` (the engine mounts it), so the claim is
-    /// ReadWriteMany. Otherwise only the backup Job mounts it (ReadWriteOnce).
-    pub shared_backups: bool,
     /// How `--restore-from` restores, for an engine that restores through the database's API
     /// into a running set (Elasticsearch's `_restore`): the container of a Job that does it,
     /// with `RESTORE_FROM` set to the backup's name by the assembler. The restore output is
@@ -121,8 +116,10 @@ pub struct Parts {
     /// restore into pod 0's claim before the set starts (`RESTORE_FROM` = the backup's path).
     pub restore: Option<Container>,
     /// The database takes and restores backups through its API into a repository of its own
-    /// (Elasticsearch's snapshots): with an S3 bucket it writes to the bucket itself, so the
-    /// Jobs get no S3 client containers.
+    /// (Elasticsearch's snapshots), which its servers write themselves: on the backups' claim,
+    /// which every database pod then gets as volume `volumes::BACKUPS` (the engine mounts it;
+    /// ReadWriteMany), or in the S3 bucket, so that the Jobs get no S3 client containers.
+    /// Otherwise only the Jobs mount the claim (ReadWriteOnce).
     pub api_backups: bool,
 }
 

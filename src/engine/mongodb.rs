@@ -269,7 +269,6 @@ impl Engine for MongoDb {
             volumes: vec![empty_dir(KEYFILE, Some("Memory")), empty_dir(TMP, None)],
             user_id: MONGODB_UID,
             single_writer: false,
-            shared_backups: false,
             restore: None,
             api_backups: false,
             max_unavailable: ((voting - 1) / 2) as i32,

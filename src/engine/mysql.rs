@@ -345,7 +345,6 @@ impl Engine for Mysql {
             ],
             user_id: MYSQL_UID,
             single_writer: true,
-            shared_backups: false,
             restore: None,
             api_backups: false,
             // No quorum: one pod at a time keeps the others serving.

@@ -189,7 +189,6 @@ impl Engine for Postgres {
             volumes: vec![empty_dir(RUN, Some("Memory")), empty_dir(TMP, None)],
             user_id: POSTGRES_UID,
             single_writer: true,
-            shared_backups: false,
             restore: None,
             api_backups: false,
             max_unavailable: 1,

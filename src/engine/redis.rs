@@ -151,7 +151,6 @@ impl Engine for Redis {
             volumes: vec![empty_dir(RUNTIME, Some("Memory")), empty_dir(TMP, None)],
             user_id: REDIS_UID,
             single_writer: true,
-            shared_backups: false,
             restore: None,
             api_backups: false,
             max_unavailable: 1,

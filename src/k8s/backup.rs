@@ -38,9 +38,14 @@ pub fn claim(
     }
 }
 
-/// The backups' claim. ReadWriteMany where every database pod mounts it (`Parts::shared_backups`:
-/// the pods run on different nodes and all write to it); ReadWriteOnce where only the backup Job
-/// does.
+/// Whether every database pod mounts the backups' claim: the servers write the backups
+/// themselves (`Parts::api_backups`) and they go to the claim, not a bucket.
+pub fn claim_in_every_pod(spec: &Spec, parts: &Parts) -> bool {
+    parts.api_backups && spec.backup.is_some() && spec.backup_s3.is_none()
+}
+
+/// The backups' claim. ReadWriteMany where every database pod mounts it (the pods run on
+/// different nodes and all write to it); ReadWriteOnce where only the backup Job does.
 pub fn backups_claim(
     spec: &Spec,
     labels: &Labels,
@@ -48,7 +53,7 @@ pub fn backups_claim(
     b: &BackupSpec,
 ) -> PersistentVolumeClaim {
     let mut c = claim(spec, &spec.names.backups, labels.job("backup"), &b.storage);
-    if parts.shared_backups {
+    if claim_in_every_pod(spec, parts) {
         if let Some(s) = c.spec.as_mut() {
             s.access_modes = Some(vec!["ReadWriteMany".into()]);
         }

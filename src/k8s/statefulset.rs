@@ -70,7 +70,7 @@ pub fn statefulset(spec: &Spec, labels: &Labels, parts: &Parts) -> StatefulSet {
 fn pod_spec(spec: &Spec, parts: &Parts, selector: &LabelSelector) -> PodSpec {
     let mut base = base_pod_spec(spec, parts);
     // The servers write the backups themselves: every pod mounts the (ReadWriteMany) claim.
-    if parts.shared_backups && spec.backup.is_some() {
+    if super::backup::claim_in_every_pod(spec, parts) {
         base.volumes
             .get_or_insert_with(Vec::new)
             .push(super::backup::backups_volume(spec));
