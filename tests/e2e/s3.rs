@@ -6,11 +6,10 @@
 use std::path::PathBuf;
 
 use sts_gen::cli::GenerateArgs;
-use sts_gen::k8s::Manifest;
 
 use crate::eventually;
 use crate::podsim::Cluster;
-use crate::scenarios::{Db, bootstrap, cluster_with, generate, restored_set_serves};
+use crate::scenarios::{Db, bootstrap, cluster_with, generate, restore_job, restored_set_serves};
 
 /// The slot of the S3 endpoint's network namespace (pods use 0.., Jobs 60).
 const S3_SLOT: u32 = 50;
@@ -83,15 +82,6 @@ fn complete_backups(c: &Cluster, endpoint: &str, prefix: &str) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-fn restore_job(docs: &[Manifest]) -> k8s_openapi::api::core::v1::PodSpec {
-    docs.iter()
-        .find_map(|d| match d {
-            Manifest::Job(j) => j.spec.as_ref()?.template.spec.clone(),
-            _ => None,
-        })
-        .expect("a restore Job")
 }
 
 /// Three backups to the bucket with keep 2, a write after them, everything lost, a restore of

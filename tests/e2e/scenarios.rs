@@ -175,18 +175,11 @@ pub fn backup_restores_into_a_fresh_set<D: Db>() -> String {
     );
     D::write(&c, 3); // after the backups: not in them
 
-    let restore = generate::<D>(&GenerateArgs {
+    let job = restore_job(&generate::<D>(&GenerateArgs {
         restore_from: Some(names[1].clone()),
         existing_secret: Some(format!("{}-credentials", D::KIND.as_str())),
         ..args
-    });
-    let job = restore
-        .iter()
-        .find_map(|d| match d {
-            sts_gen::k8s::Manifest::Job(j) => j.spec.as_ref()?.template.spec.clone(),
-            _ => None,
-        })
-        .expect("a restore Job");
+    }));
     // Never over live data: with the set running, the restore Job refuses.
     let refused = c
         .run_job(&job)
@@ -205,6 +198,16 @@ pub fn backup_restores_into_a_fresh_set<D: Db>() -> String {
     assert!(restored.contains("restored"), "{restored}");
     restored_set_serves::<D>(&mut c, &[1, 2]);
     restored
+}
+
+/// The pod of the restore Job in a `--restore-from` output.
+pub fn restore_job(docs: &[sts_gen::k8s::Manifest]) -> k8s_openapi::api::core::v1::PodSpec {
+    docs.iter()
+        .find_map(|d| match d {
+            sts_gen::k8s::Manifest::Job(j) => j.spec.as_ref()?.template.spec.clone(),
+            _ => None,
+        })
+        .expect("a restore Job")
 }
 
 /// After a restore of a backup holding items 1 and 2 (item 3 written later): pod 0 starts on
