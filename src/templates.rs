@@ -1,101 +1,35 @@
-//! File contents (scripts, server configuration) rendered with minijinja from `templates/`.
-//! Templates never produce Kubernetes objects; those are typed (see `k8s`).
+//! File contents (scripts, server configuration) rendered from `templates/`. Templates never
+//! produce Kubernetes objects; those are typed (see `k8s`).
+//!
+//! `build.rs` compiles every `templates/<ID>.j2` into a Rust function at build time (its header
+//! lists the Jinja subset), so a run neither lexes nor parses a template; this module is what
+//! the generated code calls. IDs whose file name starts with `_` are partials, only included by
+//! other templates. A context is any `Serialize` value, seen as JSON: a name that it lacks is an
+//! error (Jinja's strict undefined), never an empty string.
 
-use std::sync::OnceLock;
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::fmt;
 
 use anyhow::{Context, Result};
-use minijinja::syntax::SyntaxConfig;
-use minijinja::{AutoEscape, Environment, UndefinedBehavior, value::Serde};
 use serde::Serialize;
+use serde_json::Value;
 
-/// Every template: ID = path under `templates/` minus `.j2`. IDs whose file name starts with `_`
-/// are partials, only included by other templates.
-/// The ID and source of a template: `templates/<ID>.j2`, embedded at compile time.
-macro_rules! template {
-    ($id:literal) => {
-        ($id, include_str!(concat!("../templates/", $id, ".j2")))
-    };
+include!(concat!(env!("OUT_DIR"), "/templates.rs"));
+
+/// The JSON form of a template context (render several templates with one).
+pub fn context<S: Serialize>(ctx: &S) -> Result<Value> {
+    serde_json::to_value(ctx).context("template context")
 }
 
-pub const TEMPLATES: &[(&str, &str)] = &[
-    template!("_partials/identity.sh"),
-    template!("_partials/cluster.sh"),
-    template!("_partials/backup.sh"),
-    template!("_s3/s3.sh"),
-    template!("elasticsearch/elasticsearch.yml"),
-    template!("elasticsearch/init-config.sh"),
-    template!("elasticsearch/init-sysctl.sh"),
-    template!("elasticsearch/_api.sh"),
-    template!("elasticsearch/backup.sh"),
-    template!("elasticsearch/restore.sh"),
-    template!("mongodb/mongod.conf"),
-    template!("mongodb/init-keyfile.sh"),
-    template!("mongodb/init-data.sh"),
-    template!("mongodb/restore-root.js"),
-    template!("mongodb/backup.sh"),
-    template!("mongodb/member-state.js"),
-    template!("mongodb/replica-set.sh"),
-    template!("mongodb/replica-set.js"),
-    template!("mongodb/readiness.js"),
-    template!("mysql/_common.sh"),
-    template!("mysql/_quoting.sh"),
-    template!("mysql/_server.sh"),
-    template!("mysql/backup.sh"),
-    template!("mysql/_clone-mysql.sh"),
-    template!("mysql/_clone-mariadb.sh"),
-    template!("mysql/clone-server.sh"),
-    template!("mysql/my.cnf"),
-    template!("mysql/init-config.sh"),
-    template!("mysql/init-data.sh"),
-    template!("mysql/readiness.sh"),
-    template!("postgres/postgresql.conf"),
-    template!("postgres/pg_hba.conf"),
-    template!("postgres/_passfile.sh"),
-    template!("postgres/init-data.sh"),
-    template!("postgres/backup.sh"),
-    template!("redis/redis.conf"),
-    template!("redis/init-config.sh"),
-    template!("redis/backup.sh"),
-    template!("redis/readiness.sh"),
-];
-
-fn environment() -> &'static Environment<'static> {
-    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_syntax(
-            SyntaxConfig::builder()
-                // Shell writes `${#array[@]}`: Jinja's default `{#` comment would swallow it.
-                .comment_delimiters("{##", "##}")
-                .keep_trailing_newline(true) // scripts and configs end with \n
-                .trim_blocks(true) // block tags leave no blank lines
-                .lstrip_blocks(true)
-                .build()
-                .expect("valid syntax config"),
-        );
-        env.set_auto_escape_callback(|_| AutoEscape::None);
-        // Compiled on first use: one database needs a fifth of the templates, and compiling
-        // them all was a third of a run's instructions (BENCHMARKS.md). A test compiles every
-        // one.
-        env.set_loader(|id| Ok(source(id)));
-        env
-    })
-}
-
-/// The embedded source of template `id`.
-fn source(id: &str) -> Option<&'static str> {
-    TEMPLATES
-        .iter()
-        .find_map(|&(t, src)| (t == id).then_some(src))
-}
-
-/// Render the template `id` with `ctx`.
-pub fn render<S: Serialize>(id: &str, ctx: S) -> Result<String> {
-    environment()
-        .get_template(id)
-        .and_then(|t| t.render(Serde(ctx)))
-        .with_context(|| format!("rendering template {id}"))
+/// Render the template `id` with `ctx` (see `context`).
+pub fn render(id: &str, ctx: &Value) -> Result<String> {
+    let mut out = String::new();
+    render_id(id, &mut out, &Scope::new(ctx))
+        .with_context(|| format!("rendering template {id}"))?;
+    #[cfg(test)]
+    reference::check(id, ctx, &out);
+    Ok(out)
 }
 
 /// The file name a template becomes (the ConfigMap key): `mysql/init.sh` → `init.sh`.
@@ -103,53 +37,373 @@ pub fn file_name(id: &str) -> &str {
     id.rsplit('/').next().unwrap_or(id)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A failed render; `at` is `templates/<ID>.j2:<line>`.
+#[derive(Debug)]
+pub enum Error {
+    Undefined { name: String, at: &'static str },
+    Type { what: String, at: &'static str },
+    UnknownTemplate(String),
+}
 
-    #[test]
-    fn every_template_compiles() {
-        for &(id, _) in TEMPLATES {
-            if let Err(e) = environment().get_template(id) {
-                panic!("templates/{id}.j2: {e:#}");
-            }
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Undefined { name, at } => write!(f, "{at}: undefined value `{name}`"),
+            Error::Type { what, at } => write!(f, "{at}: {what}"),
+            Error::UnknownTemplate(id) => write!(f, "no template `{id}`"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The names a template sees: the context's top-level keys, under the loop variables of the
+/// `for` blocks around it.
+pub struct Scope<'a> {
+    ctx: &'a Value,
+    local: Option<(&'static str, &'a Value, &'a Scope<'a>)>,
+}
+
+impl<'a> Scope<'a> {
+    pub fn new(ctx: &'a Value) -> Self {
+        Scope { ctx, local: None }
+    }
+
+    /// This scope with `name` bound to `value`.
+    pub fn with<'b>(&'b self, name: &'static str, value: &'b Value) -> Scope<'b> {
+        Scope {
+            ctx: self.ctx,
+            local: Some((name, value, self)),
         }
     }
 
-    #[test]
-    fn every_template_file_is_in_the_table() {
-        fn walk(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<String>) {
-            for e in std::fs::read_dir(dir).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    walk(&p, root, out);
-                } else if let Some(id) = p
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_str()
-                    .unwrap()
-                    .strip_suffix(".j2")
-                {
-                    out.push(id.to_owned());
-                }
+    /// The value of `a.b.c`, given as `["a", "b", "c"]`.
+    pub fn lookup(&self, path: &[&str], at: &'static str) -> Result<Val<'a>, Error> {
+        let undefined = || Error::Undefined {
+            name: path.join("."),
+            at,
+        };
+        let mut scope = self;
+        let mut value = loop {
+            match scope.local {
+                Some((name, value, _)) if name == path[0] => break Some(value),
+                Some((_, _, parent)) => scope = parent,
+                None => break self.ctx.get(path[0]),
             }
+        };
+        for attr in &path[1..] {
+            value = value.and_then(|v| v.as_object()).and_then(|m| m.get(*attr));
         }
-        let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/templates"));
-        let mut ids = Vec::new();
-        walk(root, root, &mut ids);
-        for id in ids {
-            assert!(
-                TEMPLATES.iter().any(|(t, _)| *t == id),
-                "templates/{id}.j2 is not in TEMPLATES"
+        value.map(Val::Json).ok_or_else(undefined)
+    }
+}
+
+/// A value in an expression: from the context, or made by the template.
+#[derive(Debug)]
+pub enum Val<'a> {
+    None,
+    Bool(bool),
+    Int(i64),
+    Str(Cow<'a, str>),
+    Json(&'a Value),
+}
+
+impl Val<'_> {
+    /// Jinja's truth: false, 0, "", none and empty lists and maps are false.
+    pub fn truthy(&self) -> bool {
+        match self {
+            Val::None => false,
+            Val::Bool(b) => *b,
+            Val::Int(n) => *n != 0,
+            Val::Str(s) => !s.is_empty(),
+            Val::Json(v) => match v {
+                Value::Null => false,
+                Value::Bool(b) => *b,
+                Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+                Value::String(s) => !s.is_empty(),
+                Value::Array(a) => !a.is_empty(),
+                Value::Object(m) => !m.is_empty(),
+            },
+        }
+    }
+
+    /// The text `{{ value }}` prints, as Jinja writes it (`True`, `None`, `1.0`).
+    pub fn to_text(&self, at: &'static str) -> Result<Cow<'_, str>, Error> {
+        let bool_text = |b: bool| Cow::Borrowed(if b { "True" } else { "False" });
+        Ok(match self {
+            Val::None | Val::Json(Value::Null) => Cow::Borrowed("None"),
+            Val::Bool(b) | Val::Json(Value::Bool(b)) => bool_text(*b),
+            Val::Int(n) => Cow::Owned(n.to_string()),
+            Val::Str(s) => Cow::Borrowed(s),
+            Val::Json(Value::String(s)) => Cow::Borrowed(s),
+            Val::Json(Value::Number(n)) => Cow::Owned(match n.as_f64() {
+                Some(f) if !n.is_i64() && !n.is_u64() => float_text(f),
+                _ => n.to_string(),
+            }),
+            Val::Json(Value::Array(_) | Value::Object(_)) => {
+                return Err(Error::Type {
+                    what: "a list or map is not text".into(),
+                    at,
+                });
+            }
+        })
+    }
+
+    fn number(&self) -> Option<f64> {
+        match self {
+            Val::Int(n) => Some(*n as f64),
+            Val::Json(Value::Number(n)) => n.as_f64(),
+            _ => None,
+        }
+    }
+
+    fn text(&self) -> Option<&str> {
+        match self {
+            Val::Str(s) => Some(s),
+            Val::Json(Value::String(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn boolean(&self) -> Option<bool> {
+        match self {
+            Val::Bool(b) | Val::Json(Value::Bool(b)) => Some(*b),
+            _ => None,
+        }
+    }
+
+    fn is_none(&self) -> bool {
+        matches!(self, Val::None | Val::Json(Value::Null))
+    }
+}
+
+/// Python's float text, as Jinja prints it: always with a point (`2.0`).
+fn float_text(f: f64) -> String {
+    if f.is_nan() {
+        "NaN".into()
+    } else if f.is_infinite() {
+        if f < 0.0 { "-inf" } else { "inf" }.into()
+    } else {
+        let mut s = f.to_string();
+        if !s.contains('.') {
+            s.push_str(".0");
+        }
+        s
+    }
+}
+
+/// `a <op> b`: numbers compare as numbers, text as text; `==` and `!=` compare anything.
+pub fn compare(a: &Val<'_>, op: &str, b: &Val<'_>, at: &'static str) -> Result<bool, Error> {
+    let ord = if let (Some(x), Some(y)) = (a.number(), b.number()) {
+        x.partial_cmp(&y)
+    } else if let (Some(x), Some(y)) = (a.text(), b.text()) {
+        Some(x.cmp(y))
+    } else if let (Some(x), Some(y)) = (a.boolean(), b.boolean()) {
+        Some(x.cmp(&y))
+    } else if a.is_none() && b.is_none() {
+        Some(Ordering::Equal)
+    } else {
+        None
+    };
+    Ok(match (op, ord) {
+        ("==", o) => o == Some(Ordering::Equal),
+        ("!=", o) => o != Some(Ordering::Equal),
+        (_, None) => {
+            return Err(Error::Type {
+                what: format!("cannot compare {a:?} {op} {b:?}"),
+                at,
+            });
+        }
+        ("<", Some(o)) => o == Ordering::Less,
+        ("<=", Some(o)) => o != Ordering::Greater,
+        (">", Some(o)) => o == Ordering::Greater,
+        (">=", Some(o)) => o != Ordering::Less,
+        (_, Some(_)) => unreachable!("build.rs emits only the six comparisons"),
+    })
+}
+
+/// The items of a list, for `{% for %}`.
+pub fn iterate<'a>(v: &Val<'a>, at: &'static str) -> Result<std::slice::Iter<'a, Value>, Error> {
+    match v {
+        Val::Json(Value::Array(items)) => Ok(items.iter()),
+        _ => Err(Error::Type {
+            what: format!("cannot loop over {v:?}"),
+            at,
+        }),
+    }
+}
+
+/// `{{ v }}`.
+pub fn write_value(out: &mut String, v: &Val<'_>, at: &'static str) -> Result<(), Error> {
+    out.push_str(&v.to_text(at)?);
+    Ok(())
+}
+
+/// minijinja, configured as Jinja with the syntax `build.rs` compiles, renders every template a
+/// unit test renders, and the two results must be equal: the compiled templates mean what Jinja
+/// means.
+#[cfg(test)]
+mod reference {
+    use minijinja::syntax::SyntaxConfig;
+    use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+    use serde_json::Value;
+
+    pub fn environment() -> Environment<'static> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_syntax(
+            SyntaxConfig::builder()
+                .comment_delimiters("{##", "##}")
+                .keep_trailing_newline(true)
+                .trim_blocks(true)
+                .lstrip_blocks(true)
+                .build()
+                .unwrap(),
+        );
+        env.set_auto_escape_callback(|_| AutoEscape::None);
+        env.set_loader(|id| {
+            let path = format!("{}/templates/{id}.j2", env!("CARGO_MANIFEST_DIR"));
+            Ok(std::fs::read_to_string(path).ok())
+        });
+        env
+    }
+
+    thread_local! {
+        static ENV: Environment<'static> = environment();
+    }
+
+    pub fn check(id: &str, ctx: &Value, ours: &str) {
+        let theirs = ENV.with(|env| {
+            env.get_template(id)
+                .and_then(|t| t.render(minijinja::value::Serde(ctx)))
+                .unwrap_or_else(|e| panic!("minijinja: templates/{id}.j2: {e:#}"))
+        });
+        if ours != theirs {
+            let line = ours
+                .lines()
+                .zip(theirs.lines())
+                .position(|(a, b)| a != b)
+                .map_or(ours.lines().count().min(theirs.lines().count()), |n| n)
+                + 1;
+            panic!(
+                "templates/{id}.j2 renders differently from minijinja, first at output line {line}\n--- ours\n{ours}\n--- minijinja\n{theirs}"
             );
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx() -> Value {
+        json!({
+            "name": "db",
+            "empty": "",
+            "zero": 0,
+            "three": 3,
+            "half": 0.5,
+            "two": 2.0,
+            "yes": true,
+            "no": false,
+            "nothing": null,
+            "flavor": { "name": "mysql", "mariadb": false, "option": "skip_replica_start" },
+            "pods": ["db-0", "db-1", "db-2"],
+            "none_of_them": [],
+            "map": { "a": 1 },
+        })
+    }
 
     #[test]
-    fn strict_undefined_is_an_error() {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.add_template("t", "{{ missing }}").unwrap();
-        assert!(env.get_template("t").unwrap().render(()).is_err());
+    fn the_language_means_what_jinja_means() {
+        // The fixture uses every construct build.rs compiles; render() compares with minijinja.
+        let out = render("_selftest/jinja.txt", &ctx()).unwrap();
+        assert!(out.contains("db-0 db-1 db-2"), "{out}");
+    }
+
+    #[test]
+    fn an_undefined_name_is_an_error_that_names_it_and_the_line() {
+        let mut ctx = ctx();
+        ctx.as_object_mut().unwrap().remove("flavor");
+        let err = format!("{:#}", render("_selftest/jinja.txt", &ctx).unwrap_err());
+        assert!(
+            err.contains("templates/_selftest/jinja.txt.j2:")
+                && err.contains("undefined value `flavor."),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_template_is_an_error() {
+        let err = render("mysql/nope.sh", &ctx()).unwrap_err();
+        assert!(format!("{err:#}").contains("no template `mysql/nope.sh`"));
+    }
+
+    #[test]
+    fn every_template_of_every_engine_renders_as_minijinja_renders_it() {
+        // render() checks each rendering against minijinja (mod reference): generate every
+        // database with its presets and with backups to a claim and to a bucket.
+        let mut rendered = 0;
+        for db in [
+            "mysql",
+            "mariadb",
+            "postgres",
+            "mongodb",
+            "redis",
+            "elasticsearch",
+        ] {
+            let variants: &[&[&str]] = &[
+                &[],
+                &["--replicas", "1"],
+                &["--preset", "prod"],
+                &["--preset", "dev"],
+                &["--backup-schedule", "0 3 * * *"],
+                &["--backup-schedule", "0 3 * * *", "--backup-s3-secret", "s3"],
+                &[
+                    "--existing-secret",
+                    "s",
+                    "--preset",
+                    "prod",
+                    "--replicas",
+                    "5",
+                ],
+                &[
+                    "--existing-secret",
+                    "s",
+                    "--backup-schedule",
+                    "0 3 * * *",
+                    "--restore-from",
+                    "20260101T000000Z",
+                ],
+                &[
+                    "--existing-secret",
+                    "s",
+                    "--backup-schedule",
+                    "0 3 * * *",
+                    "--backup-s3-secret",
+                    "s3",
+                    "--restore-from",
+                    "20260101T000000Z",
+                ],
+            ];
+            for extra in variants {
+                let mut argv = vec!["sts-gen".to_owned(), db.to_owned()];
+                argv.extend(extra.iter().map(|s| s.to_string()));
+                let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(&argv).unwrap();
+                let (mut out, mut err) = (Vec::new(), Vec::new());
+                crate::run(cli, &argv[1..], &mut out, &mut err)
+                    .unwrap_or_else(|e| panic!("{argv:?}: {e:#}"));
+                rendered += 1;
+            }
+        }
+        assert_eq!(rendered, 54);
+    }
+
+    #[test]
+    fn every_template_file_is_compiled() {
+        assert!(IDS.contains(&"mysql/init-data.sh"));
+        assert!(IDS.contains(&"_partials/identity.sh"));
+        assert!(IDS.windows(2).all(|w| w[0] < w[1]));
     }
 }

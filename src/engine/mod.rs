@@ -64,8 +64,9 @@ impl Port {
 
 /// Renders templates into ConfigMap data: file name (the ID's last part) → contents.
 pub fn render_files<C: Serialize>(ids: &[&str], ctx: &C) -> Result<BTreeMap<String, String>> {
+    let ctx = templates::context(ctx)?;
     ids.iter()
-        .map(|id| Ok((file_name(id).to_owned(), templates::render(id, ctx)?)))
+        .map(|id| Ok((file_name(id).to_owned(), templates::render(id, &ctx)?)))
         .collect()
 }
 
