@@ -27,6 +27,9 @@ pub struct Cli {
 // One Command per process: the size difference between variants costs nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
+// Each subcommand's arguments are built only when it runs (or for help, completions and the
+// man page): building all of them was a tenth of a run (BENCHMARKS.md).
+#[command(defer = true)]
 pub enum Command {
     /// MySQL 8.4 LTS: pod 0 is the primary, the others are GTID replicas cloned with the CLONE plugin
     #[command(
@@ -126,7 +129,8 @@ impl DbKind {
     }
 }
 
-/// Flags shared by every database subcommand (DESIGN.md §8).
+// Flags shared by every database subcommand (DESIGN.md §8). Not a doc comment: clap would
+// make it the about text of every subcommand that flattens these (their arguments are deferred).
 #[derive(Debug, Clone, Default, Args)]
 pub struct GenerateArgs {
     /// Name of the StatefulSet and prefix of every object [default: the database name]
@@ -198,7 +202,7 @@ pub struct GenerateArgs {
     pub strict: bool,
 }
 
-/// `sts-gen render`: databases from values files alone.
+// `sts-gen render`: databases from values files alone.
 #[derive(Debug, Clone, Args)]
 pub struct RenderArgs {
     /// Values files, each describing one database (`database:` plus any values-file key)
@@ -215,7 +219,7 @@ pub struct RenderArgs {
     pub strict: bool,
 }
 
-/// `sts-gen mongodb`: the common flags plus MongoDB's own.
+// `sts-gen mongodb`: the common flags plus MongoDB's own.
 #[derive(Debug, Clone, Default, Args)]
 pub struct MongodbArgs {
     #[command(flatten)]
@@ -225,7 +229,7 @@ pub struct MongodbArgs {
     pub replica_set: Option<String>,
 }
 
-/// `sts-gen elasticsearch`: the common flags plus Elasticsearch's own.
+// `sts-gen elasticsearch`: the common flags plus Elasticsearch's own.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ElasticsearchArgs {
     #[command(flatten)]
