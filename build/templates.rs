@@ -14,7 +14,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-fn main() {
+pub fn compile(out_dir: &Path) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
     println!("cargo:rerun-if-changed=templates");
     let mut files = Vec::new();
@@ -59,8 +59,7 @@ fn main() {
         writeln!(code, "        {id:?} => {}(out, sc),", fn_name(id)).unwrap();
     }
     code.push_str("        _ => Err(Error::UnknownTemplate(id.to_owned())),\n    }\n}\n");
-    let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap()).join("templates.rs");
-    std::fs::write(out, code).unwrap();
+    std::fs::write(out_dir.join("templates.rs"), code).unwrap();
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
