@@ -310,6 +310,18 @@ fn closed_pipe_is_not_an_error() {
 }
 
 #[test]
+fn a_closed_stdout_is_not_an_error() {
+    // As with std's own start-up (main.rs replaces it): `sts-gen … >&-` succeeds quietly.
+    let out = std::process::Command::new("sh")
+        .args(["-c", r#"exec "$0" mysql --existing-secret s >&-"#])
+        .arg(env!("CARGO_BIN_EXE_sts-gen"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stderr.is_empty(), "{out:?}");
+}
+
+#[test]
 fn mongodb_generates_a_replica_set_and_warns_about_weak_topologies() {
     let r = Run::new([
         "mongodb",
