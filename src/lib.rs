@@ -33,7 +33,7 @@ pub fn generate(spec: &Spec) -> Result<Vec<Manifest>> {
     let mut parts = engine::for_kind(spec.db.kind()).parts(spec)?;
     let s3 = k8s::backup::s3_scripts(spec, &parts)?;
     parts.scripts.extend(s3);
-    Ok(k8s::assemble(spec, &parts))
+    Ok(k8s::assemble(spec, parts))
 }
 
 /// Run a parsed command line. `argv` (without the program name) goes into the output's header,

@@ -24,7 +24,7 @@ pub fn context<S: Serialize>(ctx: &S) -> Result<Value> {
 
 /// Render the template `id` with `ctx` (see `context`).
 pub fn render(id: &str, ctx: &Value) -> Result<String> {
-    let mut out = String::new();
+    let mut out = String::with_capacity(size_hint(id) + 1024);
     render_id(id, &mut out, &Scope::new(ctx))
         .with_context(|| format!("rendering template {id}"))?;
     #[cfg(test)]

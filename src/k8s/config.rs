@@ -13,11 +13,11 @@ pub fn config_map(
     spec: &Spec,
     labels: &Labels,
     name: &str,
-    data: &BTreeMap<String, String>,
+    data: BTreeMap<String, String>,
 ) -> ConfigMap {
     ConfigMap {
         metadata: object_meta(spec, name, labels),
-        data: Some(data.clone()),
+        data: Some(data),
         ..Default::default()
     }
 }

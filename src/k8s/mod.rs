@@ -74,7 +74,7 @@ impl Manifest {
 /// Services (the headless one before the StatefulSet that names it), the StatefulSet, the PDB,
 /// then the backups' claim and CronJob. With `--restore-from`: the ConfigMaps, pod 0's claim and
 /// the restore Job instead.
-pub fn assemble(spec: &Spec, parts: &Parts) -> Vec<Manifest> {
+pub fn assemble(spec: &Spec, mut parts: Parts) -> Vec<Manifest> {
     let labels = Labels {
         db: spec.db.kind().as_str(),
         instance: &spec.names.instance,
@@ -84,18 +84,18 @@ pub fn assemble(spec: &Spec, parts: &Parts) -> Vec<Manifest> {
     if let Some(name) = &spec.restore_from {
         return restore(spec, parts, &labels, name);
     }
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(10);
     if let Credentials::Generated(values) = &spec.credentials {
         out.push(Manifest::Secret(config::secret(spec, &labels, values)));
     }
-    out.extend(config_maps(spec, &labels, parts));
-    out.push(Manifest::Service(service::headless(spec, &labels, parts)));
-    out.push(Manifest::Service(service::client(spec, &labels, parts)));
+    let maps_at = out.len();
+    out.push(Manifest::Service(service::headless(spec, &labels, &parts)));
+    out.push(Manifest::Service(service::client(spec, &labels, &parts)));
     if parts.single_writer {
-        out.push(Manifest::Service(service::primary(spec, &labels, parts)));
+        out.push(Manifest::Service(service::primary(spec, &labels, &parts)));
     }
     out.push(Manifest::StatefulSet(statefulset::statefulset(
-        spec, &labels, parts,
+        spec, &labels, &parts,
     )));
     if spec.replicas > 1 {
         out.push(Manifest::PodDisruptionBudget(pdb::pdb(
@@ -107,51 +107,53 @@ pub fn assemble(spec: &Spec, parts: &Parts) -> Vec<Manifest> {
     if let Some(b) = &spec.backup {
         if spec.backup_s3.is_none() {
             out.push(Manifest::PersistentVolumeClaim(backup::backups_claim(
-                spec, &labels, parts, b,
+                spec, &labels, &parts, b,
             )));
         }
-        out.push(Manifest::CronJob(backup::cronjob(spec, &labels, parts, b)));
+        out.push(Manifest::CronJob(backup::cronjob(spec, &labels, &parts, b)));
     }
+    // The ConfigMaps come first but take the files last: everything above has read them.
+    out.splice(maps_at..maps_at, config_maps(spec, &labels, &mut parts));
     out
 }
 
 /// What restores backup `name` into a fresh set: the ConfigMaps the Job runs, pod 0's claim
 /// (the StatefulSet adopts it) and the Job that fills it. Where the engine restores through its
 /// API (`Parts::restore`): the ConfigMaps and the Job, which waits for the running set.
-fn restore(spec: &Spec, parts: &Parts, labels: &Labels, name: &str) -> Vec<Manifest> {
-    let mut out = config_maps(spec, labels, parts).to_vec();
-    if let Some(container) = &parts.restore {
-        out.push(Manifest::Job(backup::api_restore_job(
-            spec, labels, parts, container, name,
-        )));
-        return out;
-    }
-    out.extend([
-        Manifest::PersistentVolumeClaim(backup::claim(
-            spec,
-            &format!("{}-{}", crate::engine::volumes::DATA, spec.names.pod(0)),
-            labels.selector(),
-            &spec.storage,
-        )),
-        Manifest::Job(backup::restore_job(spec, labels, parts, name)),
-    ]);
+fn restore(spec: &Spec, mut parts: Parts, labels: &Labels, name: &str) -> Vec<Manifest> {
+    let rest = match &parts.restore {
+        Some(container) => vec![Manifest::Job(backup::api_restore_job(
+            spec, labels, &parts, container, name,
+        ))],
+        None => vec![
+            Manifest::PersistentVolumeClaim(backup::claim(
+                spec,
+                &format!("{}-{}", crate::engine::volumes::DATA, spec.names.pod(0)),
+                labels.selector(),
+                &spec.storage,
+            )),
+            Manifest::Job(backup::restore_job(spec, labels, &parts, name)),
+        ],
+    };
+    let mut out = config_maps(spec, labels, &mut parts).to_vec();
+    out.extend(rest);
     out
 }
 
-/// The `<name>-config` and `<name>-scripts` ConfigMaps.
-fn config_maps(spec: &Spec, labels: &Labels, parts: &Parts) -> [Manifest; 2] {
+/// The `<name>-config` and `<name>-scripts` ConfigMaps, which take the files out of `parts`.
+fn config_maps(spec: &Spec, labels: &Labels, parts: &mut Parts) -> [Manifest; 2] {
     [
         Manifest::ConfigMap(config::config_map(
             spec,
             labels,
             &spec.names.config,
-            &parts.config,
+            std::mem::take(&mut parts.config),
         )),
         Manifest::ConfigMap(config::config_map(
             spec,
             labels,
             &spec.names.scripts,
-            &parts.scripts,
+            std::mem::take(&mut parts.scripts),
         )),
     ]
 }
@@ -221,5 +223,11 @@ fn checksum(parts: &Parts) -> String {
         }
         h.update(b"\0");
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    let mut hex = String::with_capacity(64);
+    for b in h.finalize() {
+        for nibble in [b >> 4, b & 0xf] {
+            hex.push(char::from_digit(nibble.into(), 16).expect("a nibble is a hex digit"));
+        }
+    }
+    hex
 }
