@@ -1,9 +1,10 @@
 // The C `main` is ours (`no_main`): std's start-up would first find the main thread's stack by
 // parsing /proc/self/maps and map an alternate signal stack, for the message a stack overflow
 // prints; that was a twentieth of a run (BENCHMARKS.md). What else std's start-up does that
-// matters here is done below: standard descriptors that are closed point to /dev/null, and
-// SIGPIPE is ignored so that a closed pipe is a write error (which ends the run quietly). A
-// stack overflow, a bug, still kills the process: with SIGSEGV instead of a message.
+// matters here is done below: the arguments are read from `argv` (std's `env::args` would be
+// empty without its start-up except on glibc), standard descriptors that are closed point to
+// /dev/null, and SIGPIPE is ignored so that a closed pipe is a write error (which ends the run
+// quietly). A stack overflow, a bug, still kills the process: with SIGSEGV instead of a message.
 #![no_main]
 
 use std::ffi::{c_char, c_int};
@@ -11,10 +12,16 @@ use std::ffi::{c_char, c_int};
 use clap::Parser;
 
 #[unsafe(no_mangle)]
-pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
+extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     sys::init();
-    let cli = sts_gen::cli::Cli::parse(); // usage errors: clap prints them and exits 2
-    let argv: Vec<String> = std::env::args().skip(1).collect();
+    // SAFETY: the C runtime passes `argc` valid NUL-terminated strings in `argv`.
+    let args = unsafe { sys::args(argc, argv) };
+    let cli = sts_gen::cli::Cli::parse_from(&args); // usage errors: clap prints them, exits 2
+    let argv: Vec<String> = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let result = sts_gen::run(
         cli,
         &argv,
@@ -33,8 +40,27 @@ pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     std::process::exit(code)
 }
 
+/// The arguments as the C runtime passed them (std fills `std::env::args` from them only in its
+/// own start-up, except on glibc).
+#[cfg(unix)]
+mod argv {
+    use std::ffi::{CStr, OsString, c_char, c_int};
+    use std::os::unix::ffi::OsStrExt;
+
+    /// # Safety
+    /// `argv` holds `argc` valid NUL-terminated strings.
+    pub unsafe fn args(argc: c_int, argv: *const *const c_char) -> Vec<OsString> {
+        (0..usize::try_from(argc).unwrap_or(0))
+            // SAFETY: the caller's contract.
+            .map(|i| unsafe { CStr::from_ptr(*argv.add(i)) })
+            .map(|s| std::ffi::OsStr::from_bytes(s.to_bytes()).to_owned())
+            .collect()
+    }
+}
+
 #[cfg(target_os = "linux")]
 mod sys {
+    pub use super::argv::args;
     use std::ffi::{c_char, c_int, c_short, c_ulong};
 
     #[repr(C)]
@@ -80,5 +106,17 @@ mod sys {
 // SIGPIPE, as it ends most Unix tools.
 #[cfg(not(target_os = "linux"))]
 mod sys {
+    #[cfg(unix)]
+    pub use super::argv::args;
+
     pub fn init() {}
+
+    /// Windows: the command line, which std reads without its start-up.
+    #[cfg(not(unix))]
+    pub unsafe fn args(
+        _argc: std::ffi::c_int,
+        _argv: *const *const std::ffi::c_char,
+    ) -> Vec<std::ffi::OsString> {
+        std::env::args_os().collect()
+    }
 }
