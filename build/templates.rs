@@ -523,21 +523,25 @@ impl P {
             Box::new(otherwise),
         ))
     }
-    fn or(&mut self) -> PResult<Expr> {
-        let mut e = self.and()?;
-        while self.is_word("or") {
+    /// `next (separator next)*`, folded to the left with `make`.
+    fn chain(
+        &mut self,
+        separator: fn(&Self) -> bool,
+        next: fn(&mut Self) -> PResult<Expr>,
+        make: fn(Box<Expr>, Box<Expr>) -> Expr,
+    ) -> PResult<Expr> {
+        let mut e = next(self)?;
+        while separator(self) {
             self.at += 1;
-            e = Expr::Or(Box::new(e), Box::new(self.and()?));
+            e = make(Box::new(e), Box::new(next(self)?));
         }
         Ok(e)
     }
+    fn or(&mut self) -> PResult<Expr> {
+        self.chain(|p| p.is_word("or"), Self::and, Expr::Or)
+    }
     fn and(&mut self) -> PResult<Expr> {
-        let mut e = self.not()?;
-        while self.is_word("and") {
-            self.at += 1;
-            e = Expr::And(Box::new(e), Box::new(self.not()?));
-        }
-        Ok(e)
+        self.chain(|p| p.is_word("and"), Self::not, Expr::And)
     }
     fn not(&mut self) -> PResult<Expr> {
         if self.is_word("not") {
@@ -564,12 +568,7 @@ impl P {
         Ok(left)
     }
     fn concat(&mut self) -> PResult<Expr> {
-        let mut e = self.filtered()?;
-        while self.is_op("~") {
-            self.at += 1;
-            e = Expr::Concat(Box::new(e), Box::new(self.filtered()?));
-        }
-        Ok(e)
+        self.chain(|p| p.is_op("~"), Self::filtered, Expr::Concat)
     }
     fn filtered(&mut self) -> PResult<Expr> {
         let mut e = self.primary()?;
