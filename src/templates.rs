@@ -1,9 +1,9 @@
 //! File contents (scripts, server configuration) rendered from `templates/`. Templates never
 //! produce Kubernetes objects; those are typed (see `k8s`).
 //!
-//! `build.rs` compiles every `templates/<ID>.j2` into a Rust function at build time (its header
-//! lists the Jinja subset), so a run neither lexes nor parses a template; this module is what
-//! the generated code calls. IDs whose file name starts with `_` are partials, only included by
+//! `build/templates.rs` compiles every `templates/<ID>.j2` into a Rust function at build time
+//! (its header lists the Jinja subset), so a run neither lexes nor parses a template; this module
+//! is what the generated code calls. IDs whose file name starts with `_` are partials, only included by
 //! other templates. A context is any `Serialize` value, seen as JSON: a name that it lacks is an
 //! error (Jinja's strict undefined), never an empty string.
 
@@ -148,7 +148,7 @@ impl Val<'_> {
             Val::Str(s) => Cow::Borrowed(s),
             Val::Json(Value::String(s)) => Cow::Borrowed(s),
             Val::Json(Value::Number(n)) => Cow::Owned(match n.as_f64() {
-                Some(f) if !n.is_i64() && !n.is_u64() => float_text(f),
+                Some(f) if n.is_f64() => float_text(f),
                 _ => n.to_string(),
             }),
             Val::Json(Value::Array(_) | Value::Object(_)) => {
@@ -266,7 +266,7 @@ pub fn compare(a: &Val<'_>, op: &str, b: &Val<'_>, at: &'static str) -> Result<b
         ("<=", Some(o)) => o != Ordering::Greater,
         (">", Some(o)) => o == Ordering::Greater,
         (">=", Some(o)) => o != Ordering::Less,
-        (_, Some(_)) => unreachable!("build.rs emits only the six comparisons"),
+        (_, Some(_)) => unreachable!("build/templates.rs emits only the six comparisons"),
     })
 }
 
@@ -310,7 +310,7 @@ pub fn write_value(out: &mut String, v: &Val<'_>, at: &'static str) -> Result<()
     Ok(())
 }
 
-/// minijinja, configured as Jinja with the syntax `build.rs` compiles, renders every template a
+/// minijinja, configured as Jinja with the syntax `build/templates.rs` compiles, renders every template a
 /// unit test renders, and the two results must be equal: the compiled templates mean what Jinja
 /// means.
 #[cfg(test)]
@@ -406,7 +406,7 @@ mod tests {
 
     #[test]
     fn the_language_means_what_jinja_means() {
-        // The fixture uses every construct build.rs compiles; render() compares with minijinja.
+        // The fixture uses every construct build/templates.rs compiles; render() compares with minijinja.
         let out = render("_selftest/jinja.txt", &ctx()).unwrap();
         for expected in [
             "db-0 db-1 db-2",
