@@ -1,36 +1,36 @@
 //! sts-gen: production-ready Kubernetes StatefulSets for replicated databases.
 //!
-//! Flow: `argv ─clap→ GenerateArgs ─resolve→ Spec ─engine→ Parts ─k8s::assemble→ [Manifest]
-//! ─output→ YAML/JSON`. Everything between argv and output is a pure function.
+//! Flow: `argv ─cli→ Request ─resolve→ Spec + Database ─engine→ Parts ─k8s::assemble→
+//! [Manifest] ─output→ YAML/JSON`. Everything between argv and output is a pure function.
+//! Layers, bottom first: `model`; `templates`, `settings`, `tls`; `engine`; `presets`;
+//! `resolve`; `k8s`; `output`; `cli`; this file. A module imports only those below it
+//! (tests/integration/layers.rs checks it).
 
 pub mod cli;
 pub mod engine;
 pub mod k8s;
-pub mod labels;
-pub mod names;
+pub mod model;
 pub mod output;
 pub mod presets;
-pub mod quantity;
 pub mod resolve;
-pub mod spec;
+pub mod settings;
 pub mod templates;
 pub mod tls;
-pub mod values;
 pub mod yaml;
 
 use std::io::Write;
 
 use anyhow::{Context, Result};
-use clap::{CommandFactory, ValueEnum};
 
-use cli::{Cli, Command, DbKind, GenerateArgs, OutputFormat, RenderArgs};
+use cli::{Invocation, Output};
 use k8s::Manifest;
-use spec::Spec;
-use values::Values;
+use output::OutputFormat;
+use resolve::{Request, Resolved};
 
-/// Every object of `spec`, in apply order.
-pub fn generate(spec: &Spec) -> Result<Vec<Manifest>> {
-    let mut parts = engine::for_kind(spec.db.kind()).parts(spec)?;
+/// Every object of a resolved request, in apply order.
+pub fn generate(resolved: &Resolved) -> Result<Vec<Manifest>> {
+    let spec = &resolved.spec;
+    let mut parts = resolved.database.parts(spec)?;
     let s3 = k8s::backup::s3_scripts(spec, &parts)?;
     parts.scripts.extend(s3);
     Ok(k8s::assemble(spec, parts))
@@ -39,69 +39,67 @@ pub fn generate(spec: &Spec) -> Result<Vec<Manifest>> {
 /// Run a parsed command line. `argv` (without the program name) goes into the output's header,
 /// so that the output names the command that reproduces it. Manifests go to `out`; notes and
 /// warnings to `err`.
-pub fn run(cli: Cli, argv: &[String], out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
+pub fn run(
+    invocation: Invocation,
+    argv: &[String],
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<()> {
     let header = output::header(&output::command_line(&reproducible(argv)));
-    match cli.command {
-        Command::Mysql(args) => {
-            generate_command(DbKind::Mysql, &args, Values::default(), &header, out, err)
+    match invocation {
+        Invocation::Generate { request, output } => {
+            generate_command(&request, &output, &header, out, err)
         }
-        Command::Mongodb(args) => {
-            let flags = Values {
-                mongodb: Some(values::MongodbValues {
-                    replica_set_name: args.replica_set,
-                    ..Default::default()
-                }),
-                ..Default::default()
-            };
-            generate_command(DbKind::Mongodb, &args.common, flags, &header, out, err)
-        }
-        Command::Elasticsearch(args) => {
-            let flags = Values {
-                elasticsearch: Some(values::ElasticsearchValues {
-                    http_tls: args.http_tls.then_some(true),
-                    privileged_init: args.no_privileged_init.then_some(false),
-                }),
-                ..Default::default()
-            };
-            generate_command(
-                DbKind::Elasticsearch,
-                &args.common,
-                flags,
-                &header,
-                out,
-                err,
-            )
-        }
-        Command::Postgres(args) => generate_command(
-            DbKind::Postgres,
-            &args,
-            Values::default(),
-            &header,
-            out,
-            err,
-        ),
-        Command::Mariadb(args) => {
-            generate_command(DbKind::Mariadb, &args, Values::default(), &header, out, err)
-        }
-        Command::Redis(args) => {
-            generate_command(DbKind::Redis, &args, Values::default(), &header, out, err)
-        }
-        Command::Render(args) => render_command(&args, &header, out, err),
-        Command::List => output::write_stdout(out, &list()),
-        Command::Completions { shell } => {
+        Invocation::Render { files, output } => render_command(&files, &output, &header, out, err),
+        Invocation::List => output::write_stdout(out, &list()),
+        Invocation::Completions(shell) => {
             let mut buf = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "sts-gen", &mut buf);
+            clap_complete::generate(shell, &mut cli::command(), "sts-gen", &mut buf);
             output::write_stdout(out, &String::from_utf8_lossy(&buf))
         }
-        Command::Man => {
-            let mut buf = Vec::new();
-            clap_mangen::Man::new(Cli::command()).render(&mut buf)?;
-            output::write_stdout(out, &String::from_utf8_lossy(&buf))
-        }
+        Invocation::Man { page, out_dir } => man(page.as_deref(), out_dir.as_deref(), out),
     }
 }
 
-/// The arguments that reproduce the output: all but `--out-dir DIR` (where it went, not what).
+/// `sts-gen man`: the main page, one subcommand's page, or every page into a directory.
+fn man(page: Option<&str>, out_dir: Option<&std::path::Path>, out: &mut dyn Write) -> Result<()> {
+    let cmd = cli::command();
+    if let Some(dir) = out_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create --out-dir {}", dir.display()))?;
+        return clap_mangen::generate_to(cmd, dir)
+            .with_context(|| format!("cannot write the man pages into {}", dir.display()));
+    }
+    let mut buf = Vec::new();
+    match page {
+        None => clap_mangen::Man::new(cmd).render(&mut buf)?,
+        Some(name) => {
+            let mut cmd = cmd;
+            cmd.build();
+            let sub = cmd
+                .get_subcommands()
+                .find(|s| s.get_name() == name)
+                .cloned()
+                .with_context(|| {
+                    format!(
+                        "sts-gen man {name:?}: no such subcommand: expected one of {}",
+                        cmd.get_subcommands()
+                            .map(|s| s.get_name().to_owned())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })?;
+            let title = format!("sts-gen-{name}");
+            clap_mangen::Man::new(sub.name(title.clone()).bin_name(format!("sts-gen {name}")))
+                .title(title)
+                .render(&mut buf)?
+        }
+    }
+    output::write_stdout(out, &String::from_utf8_lossy(&buf))
+}
+
+/// The arguments that reproduce the output: all but those that change where it goes or how
+/// the run ends (`--out-dir DIR`, `--strict`), not what it is.
 fn reproducible(argv: &[String]) -> Vec<String> {
     let mut words = vec!["sts-gen".to_owned()];
     let mut skip = false;
@@ -110,7 +108,7 @@ fn reproducible(argv: &[String]) -> Vec<String> {
             skip = false;
         } else if a == "--out-dir" {
             skip = true;
-        } else if !a.starts_with("--out-dir=") {
+        } else if !a.starts_with("--out-dir=") && a != "--strict" {
             words.push(a.clone());
         }
     }
@@ -119,19 +117,15 @@ fn reproducible(argv: &[String]) -> Vec<String> {
 
 /// Resolves and generates one database, enforcing `--strict`; notes and warnings are returned
 /// for printing after a successful write.
-fn resolve_and_generate(
-    db: DbKind,
-    args: &GenerateArgs,
-    db_flags: Values,
-) -> Result<(Vec<Manifest>, Vec<String>)> {
-    let resolved = resolve::resolve(db, args, db_flags)?;
-    if args.strict && !resolved.warnings.is_empty() {
+fn resolve_and_generate(request: &Request, strict: bool) -> Result<(Vec<Manifest>, Vec<String>)> {
+    let resolved = resolve::resolve(request)?;
+    if strict && !resolved.warnings.is_empty() {
         anyhow::bail!(
             "{} (--strict treats warnings as errors)",
             resolved.warnings.join("; ")
         );
     }
-    let docs = generate(&resolved.spec)?;
+    let docs = generate(&resolved)?;
     let mut lines: Vec<String> = resolved
         .warnings
         .iter()
@@ -141,19 +135,17 @@ fn resolve_and_generate(
     Ok((docs, lines))
 }
 
-/// `db_flags`: the database's own flags, as the top layer of values.
 fn generate_command(
-    db: DbKind,
-    args: &GenerateArgs,
-    db_flags: Values,
+    request: &Request,
+    o: &Output,
     header: &str,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<()> {
-    let (docs, lines) = resolve_and_generate(db, args, db_flags)?;
-    match &args.out_dir {
-        Some(dir) => output::write_dir(dir, &output::directory_files(&docs, args.output, header)?)?,
-        None => output::write_stdout(out, &output::render(&docs, args.output, header)?)?,
+    let (docs, lines) = resolve_and_generate(request, o.strict)?;
+    match &o.out_dir {
+        Some(dir) => output::write_dir(dir, &output::directory_files(&docs, o.format, header)?)?,
+        None => output::write_stdout(out, &output::render(&docs, o.format, header)?)?,
     }
     output::write_notes(err, &lines);
     Ok(())
@@ -162,7 +154,8 @@ fn generate_command(
 /// `sts-gen render FILE...`: each file names its database; everything is rendered before
 /// anything is written.
 fn render_command(
-    args: &RenderArgs,
+    files: &[std::path::PathBuf],
+    args: &Output,
     header: &str,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -171,34 +164,34 @@ fn render_command(
     let mut lines = Vec::new();
     // A YAML stream is written set by set as it is generated, so only its text stays in memory
     // (a thousand sets' objects would take five times as much); still all before any output.
-    let stream_yaml = args.out_dir.is_none() && matches!(args.output, OutputFormat::Yaml);
+    let stream_yaml = args.out_dir.is_none() && matches!(args.format, OutputFormat::Yaml);
     let mut stream = String::new();
     if stream_yaml {
         stream.push_str(header);
     }
-    for file in &args.files {
+    for file in files {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read values file {}", file.display()))?;
         let origin = file.display().to_string();
-        let db = Values::from_yaml(&text, &origin)?
-            .database
-            .with_context(|| {
+        let layer = settings::Layer::from_yaml(&text, &origin)?;
+        let engine = match layer.values.get("database") {
+            Some(serde_json::Value::String(name)) => engine::find(name).with_context(|| {
                 format!(
-                    "{origin}: no `database:` key: expected one of {}",
-                    DbKind::value_variants()
-                        .iter()
-                        .map(|d| d.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    "{origin}: database {name:?} is not one sts-gen knows: expected one of {}",
+                    engine::names()
                 )
-            })?;
-        let generate_args = GenerateArgs {
-            values: vec![file.clone()],
-            strict: args.strict,
-            ..Default::default()
+            })?,
+            _ => anyhow::bail!(
+                "{origin}: no `database:` key: expected one of {}",
+                engine::names()
+            ),
         };
-        let (docs, file_lines) = resolve_and_generate(db, &generate_args, Values::default())
-            .with_context(|| origin.clone())?;
+        let request = Request {
+            values: vec![file.clone()],
+            ..Request::new(engine)
+        };
+        let (docs, file_lines) =
+            resolve_and_generate(&request, args.strict).with_context(|| origin.clone())?;
         lines.extend(file_lines.into_iter().map(|l| format!("{origin}: {l}")));
         if stream_yaml {
             output::append_documents(&mut stream, &docs)?;
@@ -219,7 +212,7 @@ fn render_command(
                     "two values files are named {stem:?}: each becomes --out-dir {}/{stem}, so names must differ",
                     dir.display()
                 );
-                sets.push((stem, output::directory_files(docs, args.output, header)?));
+                sets.push((stem, output::directory_files(docs, args.format, header)?));
             }
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create --out-dir {}", dir.display()))?;
@@ -230,7 +223,7 @@ fn render_command(
         None if stream_yaml => output::write_stdout(out, &stream)?,
         None => {
             let all: Vec<Manifest> = rendered.into_iter().flat_map(|(_, d)| d).collect();
-            output::write_stdout(out, &output::render(&all, args.output, header)?)?;
+            output::write_stdout(out, &output::render(&all, args.format, header)?)?;
         }
     }
     output::write_notes(err, &lines);
@@ -240,12 +233,9 @@ fn render_command(
 /// `sts-gen list`: every database, its defaults and its presets, from the preset files.
 fn list() -> String {
     let mut s = String::new();
-    for &db in DbKind::value_variants() {
-        let about = Cli::command()
-            .find_subcommand(db.as_str())
-            .and_then(|c| c.get_about().map(|a| a.to_string()))
-            .unwrap_or_default();
-        s.push_str(&format!("{}  {about}\n", db.as_str()));
+    for engine in engine::ENGINES {
+        let db = engine.name();
+        s.push_str(&format!("{db}  {}\n", engine.about()));
         let indent = |text: &str| -> String {
             text.lines()
                 .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())

@@ -1,114 +1,78 @@
-//! Built-in presets: data files under `presets/<db>/`, embedded at compile time.
-//! `default.yaml` holds a database's defaults (the lowest layer); the others are named presets.
+//! Built-in presets: data files under `presets/<database>/`, embedded at compile time (the whole
+//! folder: a new database's presets need no list). `default.yaml` holds a database's defaults
+//! (the lowest layer); the others are named presets.
 
 use anyhow::{Result, bail};
+use include_dir::{Dir, include_dir};
 
-use crate::cli::DbKind;
-use crate::values::Values;
+use crate::settings::Layer;
+
+static PRESETS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/presets");
 
 /// The name of the defaults file of every database; not selectable with `--preset`.
 pub const DEFAULTS: &str = "default";
 
-/// A row of `PRESETS`: database, preset name, and `presets/<db>/<name>.yaml` embedded at
-/// compile time: its text and its values as JSON (converted by build/presets.rs).
-macro_rules! preset {
-    ($kind:ident, $db:literal, $name:literal) => {
-        Preset {
-            db: DbKind::$kind,
-            name: $name,
-            yaml: include_str!(concat!("../presets/", $db, "/", $name, ".yaml")),
-            json: include_str!(concat!(
-                env!("OUT_DIR"),
-                "/presets/",
-                $db,
-                "/",
-                $name,
-                ".json"
-            )),
-        }
-    };
+/// The raw text of `presets/<database>/<name>.yaml` (`sts-gen list` prints it).
+pub fn text(database: &str, name: &str) -> Option<&'static str> {
+    PRESETS
+        .get_file(format!("{database}/{name}.yaml"))
+        .and_then(|f| f.contents_utf8())
 }
 
-pub struct Preset {
-    pub db: DbKind,
-    pub name: &'static str,
-    /// The source, as `sts-gen list` prints it.
-    pub yaml: &'static str,
-    /// The same values as JSON, which a run reads (serde_json is ~10× faster than YAML).
-    pub json: &'static str,
-}
-
-pub const PRESETS: &[Preset] = &[
-    preset!(Elasticsearch, "elasticsearch", "default"),
-    preset!(Elasticsearch, "elasticsearch", "dev"),
-    preset!(Elasticsearch, "elasticsearch", "prod"),
-    preset!(Mongodb, "mongodb", "default"),
-    preset!(Mongodb, "mongodb", "dev"),
-    preset!(Mongodb, "mongodb", "prod"),
-    preset!(Mysql, "mysql", "default"),
-    preset!(Mysql, "mysql", "dev"),
-    preset!(Mysql, "mysql", "prod"),
-    preset!(Mariadb, "mariadb", "default"),
-    preset!(Mariadb, "mariadb", "dev"),
-    preset!(Mariadb, "mariadb", "prod"),
-    preset!(Postgres, "postgres", "default"),
-    preset!(Postgres, "postgres", "dev"),
-    preset!(Postgres, "postgres", "prod"),
-    preset!(Redis, "redis", "default"),
-    preset!(Redis, "redis", "dev"),
-    preset!(Redis, "redis", "prod"),
-];
-
-fn find(db: DbKind, name: &str) -> Option<&'static Preset> {
-    PRESETS.iter().find(|p| p.db == db && p.name == name)
-}
-
-fn parse(p: &Preset) -> Values {
-    serde_json::from_str(p.json)
-        .unwrap_or_else(|e| panic!("presets/{}/{}.yaml (as JSON): {e}", p.db.as_str(), p.name))
+fn layer(database: &str, name: &str, text: &str) -> Layer {
+    Layer::from_yaml(text, &format!("presets/{database}/{name}.yaml"))
+        .unwrap_or_else(|e| panic!("an embedded preset parses: {e:#}"))
 }
 
 /// The database's defaults.
-pub fn defaults(db: DbKind) -> Values {
-    parse(find(db, DEFAULTS).expect("every database has presets/<db>/default.yaml"))
+pub fn defaults(database: &str) -> Layer {
+    let text = text(database, DEFAULTS)
+        .unwrap_or_else(|| panic!("presets/{database}/{DEFAULTS}.yaml is embedded"));
+    layer(database, DEFAULTS, text)
 }
 
-/// The names `--preset` accepts for `db`, in table order.
-pub fn names(db: DbKind) -> Vec<&'static str> {
+/// The names `--preset` accepts for `database`, sorted.
+pub fn names(database: &str) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = PRESETS
+        .get_dir(database)
+        .into_iter()
+        .flat_map(|d| d.files())
+        .filter_map(|f| f.path().file_stem()?.to_str())
+        .filter(|n| *n != DEFAULTS)
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+/// The databases that have presets (folders under `presets/`).
+pub fn databases() -> Vec<&'static str> {
     PRESETS
-        .iter()
-        .filter(|p| p.db == db && p.name != DEFAULTS)
-        .map(|p| p.name)
+        .dirs()
+        .filter_map(|d| d.path().to_str())
         .collect()
 }
 
 /// A named preset; an unknown name fails listing the valid ones.
-pub fn get(db: DbKind, name: &str) -> Result<Values> {
-    match find(db, name).filter(|_| name != DEFAULTS) {
-        Some(p) => Ok(parse(p)),
+pub fn get(database: &str, name: &str) -> Result<Layer> {
+    match text(database, name).filter(|_| name != DEFAULTS) {
+        Some(text) => Ok(layer(database, name, text)),
         None => bail!(
-            "unknown preset {name:?} for {}: expected one of {}",
-            db.as_str(),
-            names(db).join(", ")
+            "unknown preset {name:?} for {database}: expected one of {}",
+            names(database).join(", ")
         ),
     }
-}
-
-/// The raw text of a preset or of the defaults (`sts-gen list`).
-pub fn text(db: DbKind, name: &str) -> Option<&'static str> {
-    find(db, name).map(|p| p.yaml)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::ValueEnum;
 
     #[test]
     fn every_database_has_defaults_dev_and_prod() {
-        for &db in DbKind::value_variants() {
+        for e in crate::engine::ENGINES {
+            let db = e.name();
             defaults(db);
-            assert_eq!(names(db), ["dev", "prod"], "{db:?}");
+            assert_eq!(names(db), ["dev", "prod"], "{db}");
             for n in names(db) {
                 get(db, n).unwrap();
             }
@@ -116,44 +80,12 @@ mod tests {
     }
 
     #[test]
-    fn every_preset_file_is_in_the_table() {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/presets");
-        for db in std::fs::read_dir(root).unwrap() {
-            let db = db.unwrap();
-            if !db.file_type().unwrap().is_dir() {
-                continue;
-            }
-            for f in std::fs::read_dir(db.path()).unwrap() {
-                let path = f.unwrap().path();
-                let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
-                let dbname = db.file_name().to_str().unwrap().to_owned();
-                assert!(
-                    PRESETS
-                        .iter()
-                        .any(|p| p.db.as_str() == dbname && p.name == name),
-                    "{} is not in PRESETS",
-                    path.display()
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn the_json_a_run_reads_holds_the_values_of_the_yaml() {
-        for p in PRESETS {
-            let origin = format!("presets/{}/{}.yaml", p.db.as_str(), p.name);
-            let from_yaml = Values::from_yaml(p.yaml, &origin).unwrap();
-            assert_eq!(parse(p), from_yaml, "{origin}");
-        }
-    }
-
-    #[test]
     fn unknown_preset_lists_the_valid_ones() {
-        let e = get(DbKind::Mysql, "huge").unwrap_err().to_string();
+        let e = get("mysql", "huge").unwrap_err().to_string();
         assert_eq!(
             e,
             r#"unknown preset "huge" for mysql: expected one of dev, prod"#
         );
-        assert!(get(DbKind::Mysql, DEFAULTS).is_err());
+        assert!(get("mysql", DEFAULTS).is_err());
     }
 }

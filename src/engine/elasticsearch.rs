@@ -9,23 +9,62 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Result, bail};
+use anyhow::{Result, bail, ensure};
 use k8s_openapi::api::core::v1::{
     Container, EnvVar, Probe, SecretVolumeSource, SecurityContext, TCPSocketAction, Volume,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::{
-    BACKUPS_DIR, Engine, Parts, Port, SetContext, backup_container, render_files, small_resources,
-    volumes,
-};
-use crate::k8s::{empty_dir, mount, tcp};
-use crate::resolve::PasswordSource;
-use crate::spec::{DbSpec, ElasticsearchSpec, S3Store, Spec};
+use super::{Database, Engine, SetContext, backup_container, render_files};
+use crate::model::parts::{BACKUPS_DIR, empty_dir, mount, small_resources, tcp, volumes};
+use crate::model::{Backups, Parts, PasswordSource, Port, S3Store, Spec, Topology};
+use crate::settings::{KeyName, Kind, Setting, required, section};
 use crate::tls;
 
 pub struct Elasticsearch;
+
+pub static ELASTICSEARCH: Elasticsearch = Elasticsearch;
+
+/// The values section `elasticsearch:`; `presets/elasticsearch/default.yaml` sets the defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Values {
+    /// HTTPS on the HTTP port.
+    http_tls: Option<bool>,
+    /// A privileged init container raises vm.max_map_count; false: mmap off instead.
+    privileged_init: Option<bool>,
+}
+
+/// The resolved options of one cluster (the templates read them as `elasticsearch`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct Options {
+    http_tls: bool,
+    privileged_init: bool,
+    /// JVM heap (-Xms = -Xmx) in MiB: half the memory limit, below 31 GiB (compressed oops).
+    heap_mib: u64,
+}
+
+const FLAGS: &[Setting] = &[
+    Setting {
+        key: "elasticsearch.httpTls",
+        flag: "http-tls",
+        short: None,
+        value_name: "",
+        help: "Serve HTTPS on 9200 with the generated (or provided) certificate [default: HTTP]",
+        value: Kind::Switch(true),
+    },
+    Setting {
+        key: "elasticsearch.privilegedInit",
+        flag: "no-privileged-init",
+        short: None,
+        value_name: "",
+        help: "No privileged init container raising vm.max_map_count: disables mmap instead \
+               (node.store.allow_mmap: false), for Pod Security \"restricted\" namespaces",
+        value: Kind::Switch(false),
+    },
+];
 
 const HTTP: Port = Port {
     name: "http",
@@ -103,7 +142,7 @@ struct Context<'a> {
     readiness_port: i32,
     max_map_count: u32,
     master_nodes: Vec<String>,
-    elasticsearch: &'a ElasticsearchSpec,
+    elasticsearch: &'a Options,
     paths: Paths,
     keys: Keys,
     api: Api,
@@ -145,16 +184,6 @@ const CONFIG_COPY: &str = "config-copy";
 const LOGS: &str = "logs";
 const TMP: &str = "tmp";
 
-fn es(spec: &Spec) -> Result<&ElasticsearchSpec> {
-    match &spec.db {
-        DbSpec::Elasticsearch(e) => Ok(e),
-        other => bail!(
-            "the Elasticsearch engine was given a {} spec",
-            other.kind().as_str()
-        ),
-    }
-}
-
 /// Names the node certificate is valid for: every pod through the headless Service (and, with a
 /// namespace, a wildcard covering pods added by scaling; a wildcard needs two labels after it),
 /// the client Service, and the pod's loopback.
@@ -178,6 +207,26 @@ fn subject_alt_names(spec: &Spec) -> Vec<String> {
 }
 
 impl Engine for Elasticsearch {
+    fn name(&self) -> &'static str {
+        "elasticsearch"
+    }
+
+    fn about(&self) -> &'static str {
+        "Elasticsearch 8: a cluster that forms on the first try, security and transport TLS on"
+    }
+
+    fn examples(&self) -> &'static [&'static str] {
+        &[
+            "sts-gen elasticsearch --replicas 3 > es.yaml",
+            "sts-gen elasticsearch --preset prod --http-tls -n search",
+            "sts-gen elasticsearch --no-privileged-init   # for Pod Security \"restricted\" namespaces",
+        ]
+    }
+
+    fn flags(&self) -> &'static [Setting] {
+        FLAGS
+    }
+
     fn secrets(&self) -> &'static [(&'static str, usize)] {
         &[(KEY_PASSWORD, 24)]
     }
@@ -205,9 +254,47 @@ impl Engine for Elasticsearch {
         99
     }
 
+    fn check_section(&self, v: &Value) -> Result<()> {
+        section::<Values>(self.name(), Some(v)).map(drop)
+    }
+
+    fn configure(
+        &self,
+        spec: &Spec,
+        v: Option<&Value>,
+        _key: KeyName,
+    ) -> Result<Box<dyn Database>> {
+        let e: Values = section(self.name(), v)?;
+        let half_mib = spec.resources.memory_limit.value() as u64 / 2 / (1 << 20);
+        ensure!(
+            half_mib >= 256,
+            "memory limit {} is too small for Elasticsearch: expected at least 512Mi (the heap is half of it)",
+            spec.resources.memory_limit
+        );
+        if spec.restore_from.is_some() && spec.backup.is_none() {
+            bail!(
+                "--restore-from for Elasticsearch needs the backup settings the set runs with \
+                 (--backup-schedule and the others): every node reads the snapshots from {}",
+                if spec.backup_s3.is_some() {
+                    "the bucket through the S3 client those settings give it"
+                } else {
+                    "the backups claim they mount"
+                }
+            );
+        }
+        Ok(Box::new(Options {
+            http_tls: required(&e.http_tls, "elasticsearch.httpTls")?,
+            privileged_init: required(&e.privileged_init, "elasticsearch.privilegedInit")?,
+            // Below 31 GiB the JVM keeps compressed object pointers.
+            heap_mib: half_mib.min(31 * 1024),
+        }))
+    }
+}
+
+impl Database for Options {
     fn warnings(&self, spec: &Spec) -> Vec<String> {
         let mut w = Vec::new();
-        if es(spec).is_ok_and(|e| e.privileged_init) {
+        if self.privileged_init {
             w.push(
                 "init container init-sysctl runs privileged (as root) to raise vm.max_map_count; \
                  --no-privileged-init avoids it (Pod Security \"restricted\") and turns mmap off"
@@ -234,7 +321,7 @@ impl Engine for Elasticsearch {
     }
 
     fn parts(&self, spec: &Spec) -> Result<Parts> {
-        let e = es(spec)?;
+        let e = self;
         // The bucket counts with the backup settings only: without them there is no repository.
         let s3 = s3_store(spec);
         let ctx = Context {
@@ -266,17 +353,6 @@ impl Engine for Elasticsearch {
         // The restore goes through the repository the set has with its backup settings, and its
         // ConfigMaps replace the set's: without those settings they would drop path.repo or the
         // S3 client.
-        if spec.restore_from.is_some() && spec.backup.is_none() {
-            bail!(
-                "--restore-from for Elasticsearch needs the backup settings the set runs with \
-                 (--backup-schedule and the others): every node reads the snapshots from {}",
-                if spec.backup_s3.is_some() {
-                    "the bucket through the S3 client those settings give it"
-                } else {
-                    "the backups claim they mount"
-                }
-            );
-        }
         let config = render_files(&["elasticsearch/elasticsearch.yml"], &ctx)?;
         let mut script_ids = vec!["elasticsearch/init-config.sh"];
         if e.privileged_init {
@@ -404,15 +480,16 @@ impl Engine for Elasticsearch {
             containers: vec![elasticsearch],
             volumes: pod_volumes,
             user_id: ES_UID,
-            single_writer: false,
-            // A master quorum survives one node down from 3 on; with 2, none may go.
-            max_unavailable: i32::from(spec.replicas >= 3),
-            // Every node must be up to elect the first master: ordered start would never get there.
-            pod_management_policy: "Parallel",
+            // Every node must be up to elect the first master: ordered start would never get
+            // there. A master quorum survives one node down from 3 on; with 2, none may go.
+            topology: Topology::Elected {
+                max_unavailable: i32::from(spec.replicas >= 3),
+            },
             // curl against the API: the snapshot itself runs in the nodes.
-            backup: backup_container(spec, PATHS.scripts, PATHS.credentials, api_resources())
-                .map(with_s3),
-            restore: spec
+            backups: Backups::Api {
+                container: backup_container(spec, PATHS.scripts, PATHS.credentials, api_resources())
+                    .map(with_s3),
+                restore: spec
                 .restore_from
                 .as_ref()
                 .map(|_| Container {
@@ -428,7 +505,7 @@ impl Engine for Elasticsearch {
                     ..Default::default()
                 })
                 .map(with_s3),
-            api_backups: true,
+            },
         })
     }
 }
@@ -474,23 +551,21 @@ fn elasticsearch_mounts(spec: &Spec, s3: bool) -> Vec<k8s_openapi::api::core::v1
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{DbKind, GenerateArgs};
+    use crate::resolve::{Resolved, from_argv};
 
-    fn spec(replicas: u32, namespace: Option<&str>) -> Spec {
-        let args = GenerateArgs {
-            replicas: Some(replicas.to_string()),
-            namespace: namespace.map(str::to_owned),
-            ..Default::default()
-        };
-        crate::resolve::resolve_with(DbKind::Elasticsearch, &args, &|_| Ok("pw".to_owned()))
-            .unwrap()
-            .spec
+    fn set(args: &[&str]) -> anyhow::Result<Resolved> {
+        let argv: Vec<&str> = ["elasticsearch"].iter().chain(args).copied().collect();
+        from_argv(&argv, &|_| Ok("pw".to_owned()))
+    }
+
+    fn parts(args: &[&str]) -> Parts {
+        let r = set(args).unwrap();
+        r.database.parts(&r.spec).unwrap()
     }
 
     #[test]
     fn initial_master_nodes_are_exactly_the_pods() {
-        let parts = Elasticsearch.parts(&spec(3, None)).unwrap();
-        let yml = &parts.config["elasticsearch.yml"];
+        let yml = &parts(&["-r", "3"]).config["elasticsearch.yml"];
         assert!(
             yml.contains(
                 "cluster.initial_master_nodes:\n  - elasticsearch-0\n  - elasticsearch-1\n  - elasticsearch-2\n"
@@ -499,15 +574,14 @@ mod tests {
         );
         assert!(yml.contains("discovery.seed_hosts: elasticsearch-headless\n"));
         assert!(!yml.contains("single-node"));
-        let one = Elasticsearch.parts(&spec(1, None)).unwrap();
-        let yml = &one.config["elasticsearch.yml"];
+        let yml = &parts(&["-r", "1"]).config["elasticsearch.yml"];
         assert!(yml.contains("discovery.type: single-node"));
         assert!(!yml.contains("initial_master_nodes") && !yml.contains("seed_hosts"));
     }
 
     #[test]
     fn certificate_names_cover_the_pods() {
-        let sans = subject_alt_names(&spec(3, Some("search")));
+        let sans = subject_alt_names(&set(&["-r", "3", "-n", "search"]).unwrap().spec);
         for want in [
             "elasticsearch-2.elasticsearch-headless",
             "*.elasticsearch-headless.search.svc.cluster.local",
@@ -521,32 +595,22 @@ mod tests {
         }
     }
 
-    fn spec_with(args: GenerateArgs) -> anyhow::Result<Spec> {
-        Ok(
-            crate::resolve::resolve_with(DbKind::Elasticsearch, &args, &|_| Ok("pw".to_owned()))?
-                .spec,
-        )
+    fn docs(args: &[&str]) -> Vec<crate::k8s::Manifest> {
+        crate::generate(&set(args).unwrap()).unwrap()
     }
 
     #[test]
     fn backups_are_a_shared_repository_every_node_mounts() {
-        let on = GenerateArgs {
-            backup_schedule: Some("@daily".into()),
-            ..Default::default()
-        };
-        let with_backups = spec_with(on).unwrap();
-        let parts = Elasticsearch.parts(&with_backups).unwrap();
-        assert!(
-            crate::k8s::backup::claim_in_every_pod(&with_backups, &parts)
-                && parts.backup.is_some()
-                && parts.restore.is_none()
-        );
-        let yml = &parts.config["elasticsearch.yml"];
+        let on = ["--backup-schedule", "@daily"];
+        let p = parts(&on);
+        assert!(matches!(
+            &p.backups,
+            Backups::Api { container: Some(_), restore: None }
+        ));
+        let yml = &p.config["elasticsearch.yml"];
         assert!(yml.contains("\npath.repo: [ \"/backups\" ]\n"), "{yml}");
-        assert!(
-            parts.scripts.contains_key("backup.sh") && parts.scripts.contains_key("restore.sh")
-        );
-        let mounts = parts.containers[0].volume_mounts.as_ref().unwrap();
+        assert!(p.scripts.contains_key("backup.sh") && p.scripts.contains_key("restore.sh"));
+        let mounts = p.containers[0].volume_mounts.as_ref().unwrap();
         assert!(
             mounts
                 .iter()
@@ -554,7 +618,7 @@ mod tests {
         );
 
         // Every pod gets the claim, which is therefore ReadWriteMany.
-        let docs = crate::generate(&with_backups).unwrap();
+        let docs = docs(&on);
         let claim = docs
             .iter()
             .find_map(|d| match d {
@@ -579,29 +643,23 @@ mod tests {
         }));
 
         // Off: nothing of it.
-        let off = Elasticsearch.parts(&spec(3, None)).unwrap();
+        let off = parts(&[]);
         assert!(!off.config["elasticsearch.yml"].contains("path.repo"));
-        assert!(!off.scripts.contains_key("backup.sh") && off.backup.is_none());
+        assert!(!off.scripts.contains_key("backup.sh") && off.backups.container().is_none());
         let mounts = off.containers[0].volume_mounts.as_ref().unwrap();
         assert!(!mounts.iter().any(|m| m.name == volumes::BACKUPS));
 
         // The restore needs the set's backup settings, and then has its own Job container.
-        let restore = GenerateArgs {
-            restore_from: Some("20261125T030000Z".into()),
-            existing_secret: Some("creds".into()),
-            ..Default::default()
-        };
-        let err = Elasticsearch
-            .parts(&spec_with(restore.clone()).unwrap())
-            .unwrap_err()
-            .to_string();
+        let restore = ["--restore-from", "20261125T030000Z", "--existing-secret", "creds"];
+        let err = set(&restore).unwrap_err().to_string();
         assert!(err.contains("needs the backup settings"), "{err}");
-        let with = GenerateArgs {
-            backup_schedule: Some("@daily".into()),
-            ..restore
+        let with: Vec<&str> = restore.iter().chain(&on).copied().collect();
+        let Backups::Api {
+            restore: Some(c), ..
+        } = parts(&with).backups
+        else {
+            panic!("the restore Job's container")
         };
-        let parts = Elasticsearch.parts(&spec_with(with).unwrap()).unwrap();
-        let c = parts.restore.expect("the restore Job's container");
         assert_eq!(c.command.unwrap(), ["bash", "/scripts/restore.sh"]);
     }
 
@@ -610,18 +668,18 @@ mod tests {
     /// bucket), never by the elasticsearch container.
     #[test]
     fn s3_backups_need_no_claim_and_mount_the_secret_where_it_is_read() {
-        let args = GenerateArgs {
-            backup_schedule: Some("@daily".into()),
-            backup_s3_secret: Some("backups-s3".into()),
-            set: vec!["backup.s3.prefix=/es/prod/".into()],
-            ..Default::default()
-        };
-        let spec = spec_with(args.clone()).unwrap();
-        let parts = Elasticsearch.parts(&spec).unwrap();
-        assert!(!crate::k8s::backup::claim_in_every_pod(&spec, &parts) && parts.api_backups);
-        let yml = &parts.config["elasticsearch.yml"];
+        let s3 = [
+            "--backup-s3-secret",
+            "backups-s3",
+            "--set",
+            "backup.s3.prefix=/es/prod/",
+        ];
+        let args: Vec<&str> = s3.iter().chain(&["--backup-schedule", "@daily"]).copied().collect();
+        let p = parts(&args);
+        assert!(p.backups.through_api());
+        let yml = &p.config["elasticsearch.yml"];
         assert!(!yml.contains("path.repo"), "{yml}");
-        let api = &parts.scripts["backup.sh"];
+        let api = &p.scripts["backup.sh"];
         assert!(api.contains(r#""base_path":"%s","client":"%s"}}' "$S3_BUCKET" es/prod sts-gen"#));
         assert!(!api.contains(r#""type":"fs""#));
 
@@ -631,20 +689,20 @@ mod tests {
                 .flatten()
                 .any(|m| m.name == S3_SECRET && m.mount_path == S3_SECRET_DIR)
         };
-        let init_config = parts.init_containers.last().unwrap();
+        let init_config = p.init_containers.last().unwrap();
         assert_eq!(init_config.name, "init-config");
         assert!(secret(&init_config.volume_mounts));
-        assert!(!secret(&parts.containers[0].volume_mounts));
+        assert!(!secret(&p.containers[0].volume_mounts));
         assert!(
-            !parts.containers[0]
+            !p.containers[0]
                 .volume_mounts
                 .iter()
                 .flatten()
                 .any(|m| m.name == volumes::BACKUPS)
         );
-        assert!(secret(&parts.backup.as_ref().unwrap().volume_mounts));
+        assert!(secret(&p.backups.container().unwrap().volume_mounts));
 
-        let docs = crate::generate(&spec).unwrap();
+        let docs = docs(&args);
         assert!(
             !docs
                 .iter()
@@ -677,59 +735,42 @@ mod tests {
         }
 
         // The restore container reads the bucket too; without the backup settings it is refused.
-        let restore = GenerateArgs {
-            restore_from: Some("20261125T030000Z".into()),
-            existing_secret: Some("creds".into()),
-            ..args
+        let restore = ["--restore-from", "20261125T030000Z", "--existing-secret", "creds"];
+        let with: Vec<&str> = args.iter().chain(&restore).copied().collect();
+        let Backups::Api {
+            restore: Some(c), ..
+        } = parts(&with).backups
+        else {
+            panic!("the restore Job's container")
         };
-        let parts = Elasticsearch
-            .parts(&spec_with(restore.clone()).unwrap())
-            .unwrap();
-        assert!(secret(&parts.restore.unwrap().volume_mounts));
-        let err = Elasticsearch
-            .parts(
-                &spec_with(GenerateArgs {
-                    backup_schedule: None,
-                    ..restore
-                })
-                .unwrap(),
-            )
-            .unwrap_err()
-            .to_string();
+        assert!(secret(&c.volume_mounts));
+        let without: Vec<&str> = s3.iter().chain(&restore).copied().collect();
+        let err = set(&without).unwrap_err().to_string();
         assert!(err.contains("needs the backup settings"), "{err}");
         assert!(err.contains("the bucket"), "{err}");
 
         // A bucket without backup settings (and no restore) leaves the nodes as they are.
-        let unused = GenerateArgs {
-            backup_s3_secret: Some("backups-s3".into()),
-            ..Default::default()
-        };
-        let parts = Elasticsearch.parts(&spec_with(unused).unwrap()).unwrap();
-        assert!(!parts.volumes.iter().any(|v| v.name == S3_SECRET));
-        assert!(!parts.scripts["init-config.sh"].contains("elasticsearch-keystore"));
+        let p = parts(&s3);
+        assert!(!p.volumes.iter().any(|v| v.name == S3_SECRET));
+        assert!(!p.scripts["init-config.sh"].contains("elasticsearch-keystore"));
     }
 
     #[test]
     fn quorum_budget_and_warnings() {
-        assert_eq!(
-            Elasticsearch.parts(&spec(2, None)).unwrap().max_unavailable,
-            0
-        );
-        assert_eq!(
-            Elasticsearch.parts(&spec(3, None)).unwrap().max_unavailable,
-            1
-        );
-        let topology = |n| -> Vec<String> {
-            let mut w = Elasticsearch.warnings(&spec(n, None));
+        assert_eq!(parts(&["-r", "2"]).topology.max_unavailable(), 0);
+        assert_eq!(parts(&["-r", "3"]).topology.max_unavailable(), 1);
+        let topology = |n: &str| -> Vec<String> {
+            let r = set(&["-r", n]).unwrap();
+            let mut w = r.database.warnings(&r.spec);
             assert!(
                 w.remove(0).contains("runs privileged"),
                 "the default privileged init"
             );
             w
         };
-        assert!(topology(1).is_empty());
-        assert!(topology(2)[0].contains("cannot lose either"));
-        assert!(topology(4)[0].contains("one out of the voting"));
-        assert!(topology(5).is_empty());
+        assert!(topology("1").is_empty());
+        assert!(topology("2")[0].contains("cannot lose either"));
+        assert!(topology("4")[0].contains("one out of the voting"));
+        assert!(topology("5").is_empty());
     }
 }

@@ -1,65 +1,103 @@
-//! Database engines: the only database-specific code. An engine turns a `Spec` into `Parts`;
-//! the generic assembler in `k8s` turns parts into objects.
+//! Database engines. Everything one database knows lives in its module: its values section and
+//! flags, their validation and defaults (with `presets/<name>/`), its sizing rules, its parts
+//! (containers, files from `templates/<name>/`), its backup strategy and its warnings. The
+//! registry below is the only list of databases: the CLI's subcommands, `sts-gen list`, the
+//! presets, the templates and the completions all come from it.
 
 use std::collections::BTreeMap;
+use std::fmt::Debug;
 
 use anyhow::Result;
-use k8s_openapi::api::core::v1::{Container, ContainerPort, ResourceRequirements, Volume};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::api::core::v1::{Container, ResourceRequirements};
 use serde::Serialize;
+use serde_json::Value;
 
-use crate::cli::DbKind;
-use crate::k8s::mount;
-use crate::names::Names;
-use crate::resolve::PasswordSource;
-use crate::spec::Spec;
+use crate::model::parts::{BACKUPS_DIR, mount, volumes};
+use crate::model::{Names, Parts, PasswordSource, Spec};
+use crate::settings::{KeyName, Setting};
 use crate::templates::{self, file_name};
 
-mod elasticsearch;
-mod mongodb;
-mod mysql;
-mod postgres;
-mod redis;
-
-pub use elasticsearch::Elasticsearch;
-pub use mongodb::MongoDb;
-pub use mysql::{MARIADB, MYSQL, Mysql};
-pub use postgres::Postgres;
-pub use redis::Redis;
-
-/// Volume names the assembler provides to every engine's containers.
-pub mod volumes {
-    /// The volumeClaimTemplate: each pod's own PersistentVolume.
-    pub const DATA: &str = "data";
-    /// The `<name>-config` ConfigMap.
-    pub const CONFIG: &str = "config";
-    /// The `<name>-scripts` ConfigMap (files mode 0555).
-    pub const SCRIPTS: &str = "scripts";
-    /// The credentials Secret (files mode 0440, group = the pod's fsGroup).
-    pub const CREDENTIALS: &str = "credentials";
-    /// The backups' claim (`<name>-backups`): in the backup Job's pod, and in the database pods
-    /// of an engine whose servers write the backups themselves (`Parts::api_backups`).
-    pub const BACKUPS: &str = "backups";
+/// Declares the engine modules and the registry from one list: a new database is one line.
+macro_rules! registry {
+    ($($module:ident => [$($engine:ident),+]),+ $(,)?) => {
+        $(mod $module;)+
+        /// Every database, in the order `--help` and `sts-gen list` show them.
+        pub static ENGINES: &[&dyn Engine] = &[$($(&$module::$engine),+),+];
+    };
 }
 
-/// A port the database serves; Services target it by name.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Port {
-    pub name: &'static str,
-    pub number: i32,
-    /// Exposed by the client Services too (not only by the headless one).
-    pub client: bool,
+registry! {
+    mysql => [MYSQL, MARIADB],
+    mongodb => [MONGODB],
+    elasticsearch => [ELASTICSEARCH],
+    postgres => [POSTGRES],
+    redis => [REDIS],
 }
 
-impl Port {
-    pub fn container_port(&self) -> ContainerPort {
-        ContainerPort {
-            name: Some(self.name.into()),
-            container_port: self.number,
-            protocol: Some("TCP".into()),
-            ..Default::default()
-        }
+/// The engine called `name`.
+pub fn find(name: &str) -> Option<&'static dyn Engine> {
+    ENGINES.iter().copied().find(|e| e.name() == name)
+}
+
+/// The names of every engine, for messages: `mysql, mariadb, …`.
+pub fn names() -> String {
+    ENGINES.iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
+}
+
+/// A database: what `sts-gen <name>` generates.
+pub trait Engine: Sync {
+    /// The subcommand, the values section, the `app.kubernetes.io/name` label and the folder
+    /// under `presets/`.
+    fn name(&self) -> &'static str;
+    /// One line for `--help` and `sts-gen list`.
+    fn about(&self) -> &'static str;
+    /// Example command lines for the subcommand's `--help`.
+    fn examples(&self) -> &'static [&'static str];
+    /// Its own flags, on its subcommand only; their keys are in its values section.
+    fn flags(&self) -> &'static [Setting] {
+        &[]
     }
+    /// The folder of its templates under `templates/` (MariaDB shares MySQL's).
+    fn templates(&self) -> &'static str {
+        self.name()
+    }
+    /// The most replicas the database supports in this topology.
+    fn max_replicas(&self) -> u32;
+    /// Keys of the credentials Secret and the length of each generated password.
+    fn secrets(&self) -> &'static [(&'static str, usize)];
+    /// The generated Secret's contents: by default a random password for every key.
+    fn generate_secret(
+        &self,
+        spec: &Spec,
+        password: PasswordSource,
+    ) -> Result<BTreeMap<String, String>> {
+        let _ = spec;
+        self.secrets()
+            .iter()
+            .map(|&(key, len)| Ok((key.to_owned(), password(len)?)))
+            .collect()
+    }
+    /// Reads and checks its values section (merged from every layer) for `spec`: the
+    /// database's own options, sized for the spec's resources. Errors name a key as `key` does.
+    fn configure(
+        &self,
+        spec: &Spec,
+        section: Option<&Value>,
+        key: KeyName,
+    ) -> Result<Box<dyn Database>>;
+    /// Checks the section of one layer, so that an error names the file it is in.
+    fn check_section(&self, section: &Value) -> Result<()>;
+}
+
+/// A database configured for one spec: its options are resolved and valid.
+pub trait Database: Debug {
+    /// Notes on stderr about the topology of `spec` (fault tolerance, privileges).
+    fn warnings(&self, spec: &Spec) -> Vec<String> {
+        let _ = spec;
+        Vec::new()
+    }
+    /// The database's parts for `spec`.
+    fn parts(&self, spec: &Spec) -> Result<Parts>;
 }
 
 /// Renders templates into ConfigMap data: file name (the ID's last part) → contents.
@@ -69,63 +107,6 @@ pub fn render_files<C: Serialize>(ids: &[&str], ctx: &C) -> Result<BTreeMap<Stri
         .map(|id| Ok((file_name(id).to_owned(), templates::render(id, &ctx)?)))
         .collect()
 }
-
-/// Resources of a small sidecar, which keeps them (the others get the spec's): CPU and memory
-/// requests and a memory limit.
-pub fn small_resources(cpu: &str, memory: &str, memory_limit: &str) -> ResourceRequirements {
-    let q = |v: &str| Quantity(v.to_owned());
-    ResourceRequirements {
-        requests: Some([("cpu".to_owned(), q(cpu)), ("memory".to_owned(), q(memory))].into()),
-        limits: Some([("memory".to_owned(), q(memory_limit))].into()),
-        ..Default::default()
-    }
-}
-
-/// What an engine contributes to the objects of one instance.
-#[derive(Debug, Clone, Default)]
-pub struct Parts {
-    /// Ports of the main container, exposed by every Service.
-    pub ports: Vec<Port>,
-    /// `<name>-config` data: configuration files.
-    pub config: BTreeMap<String, String>,
-    /// `<name>-scripts` data: scripts.
-    pub scripts: BTreeMap<String, String>,
-    pub init_containers: Vec<Container>,
-    /// The database container first.
-    pub containers: Vec<Container>,
-    /// Volumes beyond data, config, scripts and credentials (emptyDirs).
-    /// Containers that set their own `resources` keep them (small sidecars); the others get the
-    /// spec's.
-    pub volumes: Vec<Volume>,
-    /// The image's database user, which every container runs as.
-    pub user_id: i64,
-    /// Pod 0 is the only writer: a `<name>-primary` Service reaches it alone.
-    pub single_writer: bool,
-    /// The PodDisruptionBudget's maxUnavailable: what the database can lose without losing
-    /// availability (quorum).
-    pub max_unavailable: i32,
-    /// `OrderedReady` where pod N needs pod N-1 (cloning); `Parallel` where members must all be
-    /// able to start before any is Ready (quorum-based sets).
-    pub pod_management_policy: &'static str,
-    /// The backup CronJob's container (when the spec has backups): its command and the mounts
-    /// of the pod's volumes it needs; the assembler adds the backups volume at `BACKUPS_DIR`.
-    pub backup: Option<Container>,
-    /// How `--restore-from` restores, for an engine that restores through the database's API
-    /// into a running set (Elasticsearch's `_restore`): the container of a Job that does it,
-    /// with `RESTORE_FROM` set to the backup's name by the assembler. The restore output is
-    /// then the ConfigMaps and that Job, nothing of pod 0. `None`: pod 0's init containers
-    /// restore into pod 0's claim before the set starts (`RESTORE_FROM` = the backup's path).
-    pub restore: Option<Container>,
-    /// The database takes and restores backups through its API into a repository of its own
-    /// (Elasticsearch's snapshots), which its servers write themselves: on the backups' claim,
-    /// which every database pod then gets as volume `volumes::BACKUPS` (the engine mounts it;
-    /// ReadWriteMany), or in the S3 bucket, so that the Jobs get no S3 client containers.
-    /// Otherwise only the Jobs mount the claim (ReadWriteOnce).
-    pub api_backups: bool,
-}
-
-/// Where backups live in the backup and restore Jobs' containers.
-pub const BACKUPS_DIR: &str = "/backups";
 
 /// What `_partials/backup.sh` reads from a template context (`backup`).
 #[derive(Debug, Serialize)]
@@ -182,40 +163,25 @@ pub fn backup_container(
     })
 }
 
-pub trait Engine: Sync {
-    /// Keys of the credentials Secret and the length of each generated password.
-    fn secrets(&self) -> &'static [(&'static str, usize)];
-    /// The generated Secret's contents: by default a random password for every key.
-    fn generate_secret(
-        &self,
-        spec: &Spec,
-        password: PasswordSource,
-    ) -> Result<BTreeMap<String, String>> {
-        let _ = spec;
-        self.secrets()
-            .iter()
-            .map(|&(key, len)| Ok((key.to_owned(), password(len)?)))
-            .collect()
-    }
-    /// Notes on stderr about the topology of `spec` (fault tolerance).
-    fn warnings(&self, spec: &Spec) -> Vec<String> {
-        let _ = spec;
-        Vec::new()
-    }
-    /// The most replicas the database supports in this topology.
-    fn max_replicas(&self) -> u32;
-    /// The database's parts for `spec`.
-    fn parts(&self, spec: &Spec) -> Result<Parts>;
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The engine of a database; exhaustive, so a new `DbKind` without an engine does not compile.
-pub fn for_kind(kind: DbKind) -> &'static dyn Engine {
-    match kind {
-        DbKind::Mysql => &mysql::MYSQL,
-        DbKind::Mariadb => &mysql::MARIADB,
-        DbKind::Mongodb => &MongoDb,
-        DbKind::Elasticsearch => &Elasticsearch,
-        DbKind::Postgres => &Postgres,
-        DbKind::Redis => &Redis,
+    #[test]
+    fn names_are_unique_and_lowercase() {
+        let mut seen = std::collections::BTreeSet::new();
+        for e in ENGINES {
+            assert!(seen.insert(e.name()), "{} twice", e.name());
+            assert!(e.name().bytes().all(|b| b.is_ascii_lowercase()));
+            for s in e.flags() {
+                assert!(
+                    s.key.starts_with(&format!("{}.", e.name())),
+                    "{}'s flag --{} sets {}, outside its section",
+                    e.name(),
+                    s.flag,
+                    s.key
+                );
+            }
+        }
     }
 }

@@ -4,17 +4,45 @@
 //! `mongodump --oplog` archives of a secondary; a restore loads one into pod 0's empty volume
 //! (init-data with `RESTORE_FROM`), from which the sidecar initiates a new set.
 
-use anyhow::{Result, bail};
+use anyhow::{Result, ensure};
 use k8s_openapi::api::core::v1::{Container, EnvVar, Probe, VolumeMount};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::{
-    Engine, Parts, Port, SetContext, backup_container, render_files, small_resources, volumes,
-};
-use crate::k8s::{empty_dir, exec, mount, tcp};
-use crate::spec::{DbSpec, MongodbSpec, Spec};
+use super::{Database, Engine, SetContext, backup_container, render_files};
+use crate::model::parts::{empty_dir, exec, mount, small_resources, tcp, volumes};
+use crate::model::{Backups, Parts, Port, Quantity, Spec, Topology};
+use crate::settings::{KeyName, Kind, Setting, required, section};
 
 pub struct MongoDb;
+
+pub static MONGODB: MongoDb = MongoDb;
+
+/// The values section `mongodb:`; `presets/mongodb/default.yaml` sets the defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Values {
+    replica_set_name: Option<String>,
+    /// `storage.wiredTiger.engineConfig.cacheSizeGB`; derived from the memory limit when unset.
+    wired_tiger_cache_size: Option<Quantity>,
+}
+
+/// The resolved options of one replica set (the templates read them as `mongodb`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct Options {
+    replica_set_name: String,
+    /// WiredTiger cache in GiB (mongod's unit); derived from the memory limit unless given.
+    wired_tiger_cache_gb: f64,
+}
+
+const FLAGS: &[Setting] = &[Setting {
+    key: "mongodb.replicaSetName",
+    flag: "replica-set",
+    short: None,
+    value_name: "NAME",
+    help: "Name of the replica set [default: rs0]",
+    value: Kind::Text,
+}];
 
 const PORT: Port = Port {
     name: "mongodb",
@@ -70,7 +98,7 @@ struct Context<'a> {
     #[serde(flatten)]
     set: SetContext<'a>,
     port: i32,
-    mongodb: &'a MongodbSpec,
+    mongodb: &'a Options,
     paths: Paths,
     keys: Keys,
     users: Users,
@@ -91,6 +119,26 @@ const KEYFILE: &str = "keyfile";
 const TMP: &str = "tmp";
 
 impl Engine for MongoDb {
+    fn name(&self) -> &'static str {
+        "mongodb"
+    }
+
+    fn about(&self) -> &'static str {
+        "MongoDB 8.0: one replica set that forms and grows itself, keyfile auth, root from the Secret"
+    }
+
+    fn examples(&self) -> &'static [&'static str] {
+        &[
+            "sts-gen mongodb --replicas 3 > mongodb.yaml",
+            "sts-gen mongodb --preset prod --replica-set orders --existing-secret mongodb-credentials",
+            "sts-gen mongodb --set mongodb.replicaSetName=rs1 -o json",
+        ]
+    }
+
+    fn flags(&self) -> &'static [Setting] {
+        FLAGS
+    }
+
     /// 756 characters: the key file MongoDB's documentation generates (`openssl rand -base64 756`).
     fn secrets(&self) -> &'static [(&'static str, usize)] {
         &[(KEY_ROOT, 24), (KEY_KEYFILE, 756)]
@@ -101,6 +149,54 @@ impl Engine for MongoDb {
         50
     }
 
+    fn check_section(&self, v: &Value) -> Result<()> {
+        section::<Values>(self.name(), Some(v)).map(drop)
+    }
+
+    fn configure(
+        &self,
+        spec: &Spec,
+        v: Option<&Value>,
+        key: KeyName,
+    ) -> Result<Box<dyn Database>> {
+        Ok(Box::new(options(&section(self.name(), v)?, spec, key)?))
+    }
+}
+
+/// Validates the section and sizes the cache from the memory limit.
+fn options(m: &Values, spec: &Spec, key: KeyName) -> Result<Options> {
+    let name = required(&m.replica_set_name, "mongodb.replicaSetName")?;
+    ensure!(
+        !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "{} {name:?} is not a valid replica set name: expected 1 to 64 letters, digits, '-' or '_'",
+        key("mongodb.replicaSetName")
+    );
+    let limit = spec.resources.memory_limit.value();
+    let gib = 1024.0 * 1024.0 * 1024.0;
+    let cache = match &m.wired_tiger_cache_size {
+        Some(q) => {
+            ensure!(
+                q.value() >= 0.25 * gib && q.value() < limit,
+                "mongodb.wiredTigerCacheSize {q} is out of range: expected at least 256Mi and below the memory limit {}",
+                spec.resources.memory_limit
+            );
+            q.value() / gib
+        }
+        // mongod's own default: 50% of (RAM - 1 GiB), at least 0.25 GiB; RAM = the limit.
+        None => ((limit / gib - 1.0) * 0.5).max(0.25),
+    };
+    Ok(Options {
+        replica_set_name: name,
+        // Two decimals: the config file stays readable and stable.
+        wired_tiger_cache_gb: (cache * 100.0).floor() / 100.0,
+    })
+}
+
+impl Database for Options {
     fn warnings(&self, spec: &Spec) -> Vec<String> {
         let n = spec.replicas;
         let voting = n.min(MAX_VOTING);
@@ -132,16 +228,10 @@ impl Engine for MongoDb {
     }
 
     fn parts(&self, spec: &Spec) -> Result<Parts> {
-        let DbSpec::Mongodb(mongodb) = &spec.db else {
-            bail!(
-                "the MongoDB engine was given a {} spec",
-                spec.db.kind().as_str()
-            );
-        };
         let ctx = Context {
             set: SetContext::of(spec),
             port: PORT.number,
-            mongodb,
+            mongodb: self,
             paths: PATHS,
             keys: Keys {
                 root: KEY_ROOT,
@@ -268,15 +358,13 @@ impl Engine for MongoDb {
             containers: vec![mongod, sidecar],
             volumes: vec![empty_dir(KEYFILE, Some("Memory")), empty_dir(TMP, None)],
             user_id: MONGODB_UID,
-            single_writer: false,
-            restore: None,
-            api_backups: false,
-            max_unavailable: ((voting - 1) / 2) as i32,
             // Every member must be able to start (and answer pod 0) before any is Ready: with
             // ordered start, a member that cannot become secondary alone would block the others.
-            pod_management_policy: "Parallel",
+            topology: Topology::Elected {
+                max_unavailable: ((voting - 1) / 2) as i32,
+            },
             // mongodump streams documents into a gzip archive; mongosh (Node.js) checks members.
-            backup: backup_container(
+            backups: Backups::Copy { container: backup_container(
                 spec,
                 PATHS.scripts,
                 PATHS.credentials,
@@ -285,47 +373,47 @@ impl Engine for MongoDb {
             .map(|c| Container {
                 env: Some(vec![home]),
                 ..c
-            }),
+            }) },
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::cli::{DbKind, GenerateArgs};
+    use crate::resolve::{Resolved, from_argv};
 
-    fn spec(replicas: u32) -> Spec {
-        let args = GenerateArgs {
-            replicas: Some(replicas.to_string()),
-            ..Default::default()
-        };
-        crate::resolve::resolve_with(DbKind::Mongodb, &args, &|_| Ok("pw".to_owned()))
-            .unwrap()
-            .spec
+    fn set(replicas: u32) -> Resolved {
+        from_argv(
+            &["mongodb", "--replicas", &replicas.to_string()],
+            &|_| Ok("pw".to_owned()),
+        )
+        .unwrap()
+    }
+
+    fn warnings(replicas: u32) -> Vec<String> {
+        let r = set(replicas);
+        r.database.warnings(&r.spec)
     }
 
     #[test]
     fn pdb_never_allows_losing_the_voting_majority() {
         for (n, max) in [(2, 0), (3, 1), (4, 1), (5, 2), (7, 3), (9, 3), (50, 3)] {
-            assert_eq!(
-                MongoDb.parts(&spec(n)).unwrap().max_unavailable,
-                max,
-                "{n} members"
-            );
+            let r = set(n);
+            let parts = r.database.parts(&r.spec).unwrap();
+            assert_eq!(parts.topology.max_unavailable(), max, "{n} members");
         }
     }
 
     #[test]
     fn topology_warnings() {
-        assert!(MongoDb.warnings(&spec(1)).is_empty());
-        assert!(MongoDb.warnings(&spec(3)).is_empty());
-        assert!(MongoDb.warnings(&spec(2))[0].contains("2 members cannot lose either one"));
-        assert!(MongoDb.warnings(&spec(4))[0].contains("4 voting members"));
-        let w = MongoDb.warnings(&spec(9));
+        assert!(warnings(1).is_empty());
+        assert!(warnings(3).is_empty());
+        assert!(warnings(2)[0].contains("2 members cannot lose either one"));
+        assert!(warnings(4)[0].contains("4 voting members"));
+        let w = warnings(9);
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(w[0].contains("beyond the 7th (2 of 9)"));
-        let w = MongoDb.warnings(&spec(8));
+        let w = warnings(8);
         assert!(
             w[0].contains("7 voting") || w[0].contains("beyond"),
             "{w:?}"

@@ -10,18 +10,18 @@
 //! the identity, the bootstrap and every decision of init-data are the same code for both; a
 //! `Flavor` holds what differs, and the templates branch on it only where the servers differ.
 
-use anyhow::{Result, bail};
+use anyhow::{Result, ensure};
 use k8s_openapi::api::core::v1::{Container, Probe, VolumeMount};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::{
-    Engine, Parts, Port, SetContext, backup_container, render_files, small_resources, volumes,
-};
-use crate::k8s::{empty_dir, exec, mount};
-use crate::spec::{DbSpec, MysqlSpec, Spec};
+use super::{Database, Engine, SetContext, backup_container, render_files};
+use crate::model::parts::{empty_dir, exec, mount, small_resources, volumes};
+use crate::model::{Backups, Parts, Port, Quantity, Spec, Topology};
+use crate::settings::{KeyName, required, section};
 
 /// What differs between the servers of the family.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize)]
 pub struct Flavor {
     /// The database's name; the templates' partial `mysql/_clone-<name>.sh` holds its cloning.
     name: &'static str,
@@ -48,9 +48,17 @@ pub struct Flavor {
 
 pub struct Mysql {
     flavor: Flavor,
+    about: &'static str,
+    examples: &'static [&'static str],
 }
 
 pub static MYSQL: Mysql = Mysql {
+    about: "MySQL 8.4 LTS: pod 0 is the primary, the others are GTID replicas cloned with the CLONE plugin",
+    examples: &[
+        "sts-gen mysql --replicas 3 > mysql.yaml",
+        "sts-gen mysql --preset prod --namespace db --existing-secret mysql-credentials",
+        "sts-gen mysql -f values.yaml --set storage.size=50Gi -o json",
+    ],
     flavor: Flavor {
         name: "mysql",
         mariadb: false,
@@ -69,6 +77,11 @@ pub static MYSQL: Mysql = Mysql {
 };
 
 pub static MARIADB: Mysql = Mysql {
+    about: "MariaDB 10.11 LTS: MySQL's pattern; replicas cloned with mariadb-backup from a peer, GTID replication",
+    examples: &[
+        "sts-gen mariadb --replicas 3 > mariadb.yaml",
+        "sts-gen mariadb --preset prod --namespace db --existing-secret mariadb-credentials",
+    ],
     flavor: Flavor {
         name: "mariadb",
         mariadb: true,
@@ -191,7 +204,50 @@ const CONF: &str = "conf";
 const RUN: &str = "run";
 const TMP: &str = "tmp";
 
+/// The values section (`mysql:` or `mariadb:`); `presets/<db>/default.yaml` sets the defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Values {
+    /// `server_id` = this offset + the pod's ordinal.
+    server_id_offset: Option<i64>,
+    max_connections: Option<i64>,
+    /// `innodb_buffer_pool_size`; derived from the memory limit when unset.
+    innodb_buffer_pool_size: Option<Quantity>,
+    binlog_expire_logs_seconds: Option<i64>,
+}
+
+/// The resolved options of one set.
+#[derive(Debug, Clone, PartialEq)]
+struct Options {
+    server_id_offset: u32,
+    max_connections: u32,
+    /// Bytes; derived from the memory limit unless given.
+    innodb_buffer_pool_size: u64,
+    binlog_expire_logs_seconds: u32,
+}
+
+const MIB: u64 = 1 << 20;
+/// InnoDB sizes the buffer pool in chunks of 128 MiB (times the instances).
+const POOL_CHUNK: u64 = 128 * MIB;
+
 impl Engine for Mysql {
+    fn name(&self) -> &'static str {
+        self.flavor.name
+    }
+
+    fn about(&self) -> &'static str {
+        self.about
+    }
+
+    fn examples(&self) -> &'static [&'static str] {
+        self.examples
+    }
+
+    /// Both servers share the templates; they branch on `flavor` where the servers differ.
+    fn templates(&self) -> &'static str {
+        "mysql"
+    }
+
     fn secrets(&self) -> &'static [(&'static str, usize)] {
         &[(KEY_ROOT, 24), (KEY_REPLICATION, 24), (KEY_CLONE, 24)]
     }
@@ -201,17 +257,93 @@ impl Engine for Mysql {
         32
     }
 
+    fn check_section(&self, v: &Value) -> Result<()> {
+        section::<Values>(self.name(), Some(v)).map(drop)
+    }
+
+    fn configure(
+        &self,
+        spec: &Spec,
+        v: Option<&Value>,
+        key: KeyName,
+    ) -> Result<Box<dyn Database>> {
+        let options = options(self.name(), &section(self.name(), v)?, spec, key)?;
+        Ok(Box::new(MysqlSet {
+            flavor: self.flavor,
+            options,
+        }))
+    }
+}
+
+/// Validates the section and sizes the buffer pool from the memory limit.
+fn options(section: &str, m: &Values, spec: &Spec, name: KeyName) -> Result<Options> {
+    let key = |k: &str| name(&format!("{section}.{k}"));
+    let offset = required(&m.server_id_offset, &key("serverIdOffset"))?;
+    ensure!(
+        offset >= 1 && offset + i64::from(spec.replicas) <= i64::from(u32::MAX),
+        "{} {offset} is out of range: expected 1 to {} (server_id = offset + ordinal, never 0)",
+        key("serverIdOffset"),
+        u32::MAX - spec.replicas
+    );
+    let max_connections = required(&m.max_connections, &key("maxConnections"))?;
+    ensure!(
+        (10..=100_000).contains(&max_connections),
+        "{} {max_connections} is out of range: expected 10 to 100000",
+        key("maxConnections")
+    );
+    let expire = required(
+        &m.binlog_expire_logs_seconds,
+        &key("binlogExpireLogsSeconds"),
+    )?;
+    ensure!(
+        (3600..=i64::from(u32::MAX)).contains(&expire),
+        "{} {expire} is out of range: expected at least 3600 (one hour)",
+        key("binlogExpireLogsSeconds")
+    );
+    let limit = spec.resources.memory_limit.value() as u64;
+    let pool = match &m.innodb_buffer_pool_size {
+        Some(q) => {
+            let bytes = q.value() as u64;
+            ensure!(
+                bytes >= POOL_CHUNK && bytes < limit,
+                "{} {q} is out of range: expected at least 128Mi and below the memory limit {}",
+                key("innodbBufferPoolSize"),
+                spec.resources.memory_limit
+            );
+            bytes / MIB * MIB
+        }
+        None => derived_pool(limit),
+    };
+    Ok(Options {
+        server_id_offset: offset as u32,
+        max_connections: max_connections as u32,
+        innodb_buffer_pool_size: pool,
+        binlog_expire_logs_seconds: expire as u32,
+    })
+}
+
+/// 40% of a small memory limit (the server's own overhead dominates there), 70% of a larger
+/// one, in whole 128 MiB chunks, at least one chunk.
+fn derived_pool(limit: u64) -> u64 {
+    let share = if limit <= 2048 * MIB {
+        limit * 2 / 5
+    } else {
+        limit * 7 / 10
+    };
+    (share / POOL_CHUNK).max(1) * POOL_CHUNK
+}
+
+/// A MySQL or MariaDB set.
+#[derive(Debug)]
+struct MysqlSet {
+    flavor: Flavor,
+    options: Options,
+}
+
+impl Database for MysqlSet {
     fn parts(&self, spec: &Spec) -> Result<Parts> {
         let f = &self.flavor;
-        let my = match (&spec.db, f.mariadb) {
-            (DbSpec::Mysql(my), false) | (DbSpec::Mariadb(my), true) => my,
-            (other, _) => bail!(
-                "the {} engine was given a {} spec",
-                f.name,
-                other.kind().as_str()
-            ),
-        };
-        let ctx = context(f, spec, my);
+        let ctx = context(f, spec, &self.options);
         let config = render_files(&["mysql/my.cnf"], &ctx)?;
         let mut scripts = render_files(&SCRIPT_IDS, &ctx)?;
         if f.clone_server {
@@ -344,18 +476,23 @@ impl Engine for Mysql {
                 empty_dir(TMP, None),
             ],
             user_id: MYSQL_UID,
-            single_writer: true,
-            restore: None,
-            api_backups: false,
-            // No quorum: one pod at a time keeps the others serving.
-            max_unavailable: 1,
-            // Pod N clones a running N-1 on its first start.
-            pod_management_policy: "OrderedReady",
-            // MariaDB: unpacking the stream needs little; preparing it applies the copied redo
-            // log with mariadb-backup's default 100M buffer. MySQL: the throw-away recipient
-            // server (a 128M buffer pool, performance_schema, log buffers) needs about 500M;
-            // the clone streams to disk.
-            backup: backup_container(
+            // Pod N clones a running N-1 on its first start; no quorum: one pod at a time
+            // may be disrupted and the others keep serving.
+            topology: Topology::PrimaryReplicas,
+            backups: Backups::Copy {
+                container: self.backup_container(spec),
+            },
+        })
+    }
+}
+
+impl MysqlSet {
+    /// MariaDB: unpacking the stream needs little; preparing it applies the copied redo log
+    /// with mariadb-backup's default 100M buffer. MySQL: the throw-away recipient server (a 128M
+    /// buffer pool, performance_schema, log buffers) needs about 500M; the clone streams to disk.
+    fn backup_container(&self, spec: &Spec) -> Option<Container> {
+        let f = &self.flavor;
+        backup_container(
                 spec,
                 PATHS.scripts_dir,
                 PATHS.credentials,
@@ -375,12 +512,11 @@ impl Engine for Mysql {
                     ));
                 }
                 c
-            }),
-        })
+            })
     }
 }
 
-fn context<'a>(flavor: &'a Flavor, spec: &'a Spec, my: &MysqlSpec) -> Context<'a> {
+fn context<'a>(flavor: &'a Flavor, spec: &'a Spec, my: &Options) -> Context<'a> {
     Context {
         flavor,
         set: SetContext::of(spec),

@@ -2,17 +2,39 @@
 //! standby cloned with `pg_basebackup` from a running peer and streaming from pod 0 as a
 //! dedicated replication role (scram-sha-256).
 
-use anyhow::{Result, bail};
+use anyhow::{Result, ensure};
 use k8s_openapi::api::core::v1::{Container, EnvVar, Lifecycle, LifecycleHandler, Probe};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::{
-    Engine, Parts, Port, SetContext, backup_container, render_files, small_resources, volumes,
-};
-use crate::k8s::{empty_dir, exec, mount};
-use crate::spec::{DbSpec, PostgresSpec, Spec};
+use super::{Database, Engine, SetContext, backup_container, render_files};
+use crate::model::parts::{empty_dir, exec, mount, small_resources, volumes};
+use crate::model::{Backups, Parts, Port, Quantity, Spec, Topology};
+use crate::settings::{KeyName, required, section};
 
 pub struct Postgres;
+
+pub static POSTGRES: Postgres = Postgres;
+
+/// The values section `postgres:`; `presets/postgres/default.yaml` sets the defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Values {
+    max_connections: Option<i64>,
+    /// `wal_keep_size`: WAL kept for standbys that were away.
+    wal_keep_size: Option<Quantity>,
+}
+
+/// The resolved options of one set (the templates read them as `postgres`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct Options {
+    max_connections: u32,
+    /// A quarter of the memory limit, at least 32 MiB.
+    shared_buffers_mib: u64,
+    wal_keep_mib: u64,
+}
+
+const MIB: u64 = 1 << 20;
 
 const PORT: Port = Port {
     name: "postgres",
@@ -64,7 +86,7 @@ struct Context<'a> {
     #[serde(flatten)]
     set: SetContext<'a>,
     port: i32,
-    postgres: &'a PostgresSpec,
+    postgres: &'a Options,
     paths: Paths,
     keys: Keys,
     users: Users,
@@ -75,6 +97,21 @@ const RUN: &str = "run";
 const TMP: &str = "tmp";
 
 impl Engine for Postgres {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn about(&self) -> &'static str {
+        "PostgreSQL: pod 0 is the primary, the others hot standbys cloned with pg_basebackup"
+    }
+
+    fn examples(&self) -> &'static [&'static str] {
+        &[
+            "sts-gen postgres --replicas 3 > postgres.yaml",
+            "sts-gen postgres --preset prod -n db --existing-secret postgres-credentials",
+        ]
+    }
+
     fn secrets(&self) -> &'static [(&'static str, usize)] {
         &[(KEY_SUPERUSER, 24), (KEY_REPLICATION, 24)]
     }
@@ -84,17 +121,38 @@ impl Engine for Postgres {
         10
     }
 
+    fn check_section(&self, v: &Value) -> Result<()> {
+        section::<Values>(self.name(), Some(v)).map(drop)
+    }
+
+    fn configure(
+        &self,
+        spec: &Spec,
+        v: Option<&Value>,
+        key: KeyName,
+    ) -> Result<Box<dyn Database>> {
+        let p: Values = section(self.name(), v)?;
+        let max_connections = required(&p.max_connections, "postgres.maxConnections")?;
+        ensure!(
+            (10..=10_000).contains(&max_connections),
+            "{} {max_connections} is out of range: expected 10 to 10000",
+            key("postgres.maxConnections")
+        );
+        let keep = required(&p.wal_keep_size, "postgres.walKeepSize")?;
+        Ok(Box::new(Options {
+            max_connections: max_connections as u32,
+            shared_buffers_mib: (spec.resources.memory_limit.value() as u64 / 4 / MIB).max(32),
+            wal_keep_mib: (keep.value() as u64 / MIB).max(16),
+        }))
+    }
+}
+
+impl Database for Options {
     fn parts(&self, spec: &Spec) -> Result<Parts> {
-        let DbSpec::Postgres(pg) = &spec.db else {
-            bail!(
-                "the PostgreSQL engine was given a {} spec",
-                spec.db.kind().as_str()
-            );
-        };
         let ctx = Context {
             set: SetContext::of(spec),
             port: PORT.number,
-            postgres: pg,
+            postgres: self,
             paths: PATHS,
             keys: Keys {
                 superuser: KEY_SUPERUSER,
@@ -188,19 +246,17 @@ impl Engine for Postgres {
             containers: vec![postgres],
             volumes: vec![empty_dir(RUN, Some("Memory")), empty_dir(TMP, None)],
             user_id: POSTGRES_UID,
-            single_writer: true,
-            restore: None,
-            api_backups: false,
-            max_unavailable: 1,
             // Pod N clones a running N-1 on its first start.
-            pod_management_policy: "OrderedReady",
+            topology: Topology::PrimaryReplicas,
             // pg_basebackup streams and gzip compresses: little memory, some CPU.
-            backup: backup_container(
-                spec,
-                PATHS.scripts,
-                PATHS.credentials,
-                small_resources("250m", "128Mi", "512Mi"),
-            ),
+            backups: Backups::Copy {
+                container: backup_container(
+                    spec,
+                    PATHS.scripts,
+                    PATHS.credentials,
+                    small_resources("250m", "128Mi", "512Mi"),
+                ),
+            },
         })
     }
 }

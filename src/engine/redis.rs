@@ -1,17 +1,31 @@
 //! Redis with the official `redis` image: pod 0 is the primary, the others `replicaof` its stable
 //! DNS name, authenticated (requirepass / masterauth from the Secret), persistent on the PVC.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use k8s_openapi::api::core::v1::{Container, Probe};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::{
-    Engine, Parts, Port, SetContext, backup_container, render_files, small_resources, volumes,
-};
-use crate::k8s::{empty_dir, exec, mount, tcp};
-use crate::spec::{DbSpec, RedisSpec, Spec};
+use super::{Database, Engine, SetContext, backup_container, render_files};
+use crate::model::parts::{empty_dir, exec, mount, small_resources, tcp, volumes};
+use crate::model::{Backups, Parts, Port, Spec, Topology};
+use crate::settings::{KeyName, section};
 
 pub struct Redis;
+
+pub static REDIS: Redis = Redis;
+
+/// The values section `redis:` has no keys yet.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Values {}
+
+/// The resolved options of one set (the templates read them as `redis`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct Options {
+    /// `maxmemory`: three quarters of the memory limit (the rest: buffers, forks for saves).
+    maxmemory_mib: u64,
+}
 
 const PORT: Port = Port {
     name: "redis",
@@ -52,7 +66,7 @@ struct Context<'a> {
     #[serde(flatten)]
     set: SetContext<'a>,
     port: i32,
-    redis: &'a RedisSpec,
+    redis: &'a Options,
     paths: Paths,
     keys: Keys,
     peer_wait_seconds: u32,
@@ -62,6 +76,21 @@ const RUNTIME: &str = "runtime";
 const TMP: &str = "tmp";
 
 impl Engine for Redis {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    fn about(&self) -> &'static str {
+        "Redis: pod 0 is the primary, the others replicas of its stable DNS name"
+    }
+
+    fn examples(&self) -> &'static [&'static str] {
+        &[
+            "sts-gen redis --replicas 3 > redis.yaml",
+            "sts-gen redis --preset prod -n cache --existing-secret redis-credentials",
+        ]
+    }
+
     fn secrets(&self) -> &'static [(&'static str, usize)] {
         &[(KEY_PASSWORD, 32)]
     }
@@ -70,17 +99,30 @@ impl Engine for Redis {
         32
     }
 
+    fn check_section(&self, v: &Value) -> Result<()> {
+        section::<Values>(self.name(), Some(v)).map(drop)
+    }
+
+    fn configure(
+        &self,
+        spec: &Spec,
+        v: Option<&Value>,
+        _key: KeyName,
+    ) -> Result<Box<dyn Database>> {
+        let Values {} = section(self.name(), v)?;
+        Ok(Box::new(Options {
+            maxmemory_mib: (spec.resources.memory_limit.value() as u64 * 3 / 4 / (1 << 20))
+                .max(16),
+        }))
+    }
+}
+
+impl Database for Options {
     fn parts(&self, spec: &Spec) -> Result<Parts> {
-        let DbSpec::Redis(redis) = &spec.db else {
-            bail!(
-                "the Redis engine was given a {} spec",
-                spec.db.kind().as_str()
-            );
-        };
         let ctx = Context {
             set: SetContext::of(spec),
             port: PORT.number,
-            redis,
+            redis: self,
             paths: PATHS,
             keys: Keys {
                 password: KEY_PASSWORD,
@@ -150,18 +192,16 @@ impl Engine for Redis {
             containers: vec![redis_container],
             volumes: vec![empty_dir(RUNTIME, Some("Memory")), empty_dir(TMP, None)],
             user_id: REDIS_UID,
-            single_writer: true,
-            restore: None,
-            api_backups: false,
-            max_unavailable: 1,
-            pod_management_policy: "OrderedReady",
+            topology: Topology::PrimaryReplicas,
             // redis-cli --rdb streams the snapshot to a file.
-            backup: backup_container(
-                spec,
-                PATHS.scripts,
-                PATHS.credentials,
-                small_resources("100m", "64Mi", "256Mi"),
-            ),
+            backups: Backups::Copy {
+                container: backup_container(
+                    spec,
+                    PATHS.scripts,
+                    PATHS.credentials,
+                    small_resources("100m", "64Mi", "256Mi"),
+                ),
+            },
         })
     }
 }

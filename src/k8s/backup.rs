@@ -5,16 +5,15 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, Job, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, EphemeralVolumeSource, PersistentVolumeClaim, PersistentVolumeClaimTemplate,
-    PersistentVolumeClaimVolumeSource, PodTemplateSpec, SecretVolumeSource, Volume,
+    Container, EnvVar, EphemeralVolumeSource, PersistentVolumeClaim, PersistentVolumeClaimTemplate, PodTemplateSpec, SecretVolumeSource, Volume,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::statefulset::{base_pod_spec, claim_spec, harden};
-use super::{empty_dir, mount, object_meta};
-use crate::engine::{BACKUPS_DIR, Parts, small_resources, volumes};
-use crate::labels::Labels;
-use crate::spec::{BackupSpec, S3Store, Spec, Storage};
+use super::labels::Labels;
+use super::object_meta;
+use super::pod::{base_pod_spec, claim_in_every_pod, claim_spec, claim_volume, harden};
+use crate::model::parts::{BACKUPS_DIR, empty_dir, mount, small_resources, volumes};
+use crate::model::{BackupSpec, Parts, S3Store, Spec, Storage};
 
 /// The backups volume in the Jobs' pods.
 const BACKUPS: &str = volumes::BACKUPS;
@@ -38,12 +37,6 @@ pub fn claim(
     }
 }
 
-/// Whether every database pod mounts the backups' claim: the servers write the backups
-/// themselves (`Parts::api_backups`) and they go to the claim, not a bucket.
-pub fn claim_in_every_pod(spec: &Spec, parts: &Parts) -> bool {
-    parts.api_backups && spec.backup.is_some() && spec.backup_s3.is_none()
-}
-
 /// The backups' claim. ReadWriteMany where every database pod mounts it (the pods run on
 /// different nodes and all write to it); ReadWriteOnce where only the backup Job does.
 pub fn backups_claim(
@@ -59,22 +52,6 @@ pub fn backups_claim(
         }
     }
     c
-}
-
-/// The backups' claim as the volume `backups` of a pod.
-pub(super) fn backups_volume(spec: &Spec) -> Volume {
-    claim_volume(BACKUPS, &spec.names.backups, false)
-}
-
-fn claim_volume(name: &str, claim: &str, read_only: bool) -> Volume {
-    Volume {
-        name: name.into(),
-        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-            claim_name: claim.into(),
-            read_only: read_only.then_some(true),
-        }),
-        ..Default::default()
-    }
 }
 
 /// A Job's pod: the instance's pod basics plus `extra` volumes, never restarted in place.
@@ -119,7 +96,7 @@ pub fn s3_scripts(spec: &Spec, parts: &Parts) -> anyhow::Result<BTreeMap<String,
         prefix: &'a str,
     }
     match &spec.backup_s3 {
-        Some(s3) if !parts.api_backups => crate::engine::render_files(
+        Some(s3) if !parts.backups.through_api() => crate::engine::render_files(
             &["_s3/s3.sh"],
             &Context {
                 dir: BACKUPS_DIR,
@@ -198,8 +175,9 @@ fn s3_volumes(labels: &Labels, component: &str, s3: &S3Store) -> Vec<Volume> {
 /// S3 client uploads it.
 pub fn cronjob(spec: &Spec, labels: &Labels, parts: &Parts, b: &BackupSpec) -> CronJob {
     let container = parts
-        .backup
-        .clone()
+        .backups
+        .container()
+        .cloned()
         .expect("an engine with backups supplies the backup container");
     let c = harden(spec, &container);
     let with_backups = |mut c: Container| {
@@ -210,7 +188,7 @@ pub fn cronjob(spec: &Spec, labels: &Labels, parts: &Parts, b: &BackupSpec) -> C
     };
     let template = match &spec.backup_s3 {
         // The database writes to the bucket itself: the Job only asks it to.
-        Some(_) if parts.api_backups => {
+        Some(_) if parts.backups.through_api() => {
             job_pod(spec, parts, labels, "backup", Vec::new(), None, vec![c])
         }
         Some(s3) => job_pod(

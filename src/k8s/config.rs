@@ -6,8 +6,8 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 
 use super::object_meta;
-use crate::labels::Labels;
-use crate::spec::Spec;
+use super::labels::Labels;
+use crate::model::Spec;
 
 pub fn config_map(
     spec: &Spec,

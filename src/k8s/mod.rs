@@ -3,22 +3,20 @@
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{
-    ConfigMap, EmptyDirVolumeSource, ExecAction, PersistentVolumeClaim, Probe, Secret, Service,
-    TCPSocketAction, Volume, VolumeMount,
-};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
-use crate::engine::Parts;
-use crate::labels::Labels;
-use crate::spec::{Credentials, Spec};
+use crate::model::parts::{Backups, volumes};
+use crate::model::{Credentials, Parts, Spec};
+use labels::Labels;
 
 pub mod backup;
 mod config;
+pub mod labels;
 mod pdb;
+mod pod;
 mod service;
 mod statefulset;
 
@@ -76,7 +74,7 @@ impl Manifest {
 /// the restore Job instead.
 pub fn assemble(spec: &Spec, mut parts: Parts) -> Vec<Manifest> {
     let labels = Labels {
-        db: spec.db.kind().as_str(),
+        db: spec.database,
         instance: &spec.names.instance,
         version: &spec.image.version,
         user: &spec.labels,
@@ -91,7 +89,7 @@ pub fn assemble(spec: &Spec, mut parts: Parts) -> Vec<Manifest> {
     let maps_at = out.len();
     out.push(Manifest::Service(service::headless(spec, &labels, &parts)));
     out.push(Manifest::Service(service::client(spec, &labels, &parts)));
-    if parts.single_writer {
+    if parts.topology.single_writer() {
         out.push(Manifest::Service(service::primary(spec, &labels, &parts)));
     }
     out.push(Manifest::StatefulSet(statefulset::statefulset(
@@ -101,7 +99,7 @@ pub fn assemble(spec: &Spec, mut parts: Parts) -> Vec<Manifest> {
         out.push(Manifest::PodDisruptionBudget(pdb::pdb(
             spec,
             &labels,
-            parts.max_unavailable,
+            parts.topology.max_unavailable(),
         )));
     }
     if let Some(b) = &spec.backup {
@@ -121,14 +119,17 @@ pub fn assemble(spec: &Spec, mut parts: Parts) -> Vec<Manifest> {
 /// (the StatefulSet adopts it) and the Job that fills it. Where the engine restores through its
 /// API (`Parts::restore`): the ConfigMaps and the Job, which waits for the running set.
 fn restore(spec: &Spec, mut parts: Parts, labels: &Labels, name: &str) -> Vec<Manifest> {
-    let rest = match &parts.restore {
-        Some(container) => vec![Manifest::Job(backup::api_restore_job(
+    let rest = match &parts.backups {
+        Backups::Api {
+            restore: Some(container),
+            ..
+        } => vec![Manifest::Job(backup::api_restore_job(
             spec, labels, &parts, container, name,
         ))],
-        None => vec![
+        _ => vec![
             Manifest::PersistentVolumeClaim(backup::claim(
                 spec,
-                &format!("{}-{}", crate::engine::volumes::DATA, spec.names.pod(0)),
+                &format!("{}-{}", volumes::DATA, spec.names.pod(0)),
                 labels.selector(),
                 &spec.storage,
             )),
@@ -164,48 +165,6 @@ fn object_meta(spec: &Spec, name: &str, labels: &Labels) -> ObjectMeta {
         name: Some(name.to_owned()),
         namespace: spec.namespace.clone(),
         labels: Some(labels.metadata()),
-        ..Default::default()
-    }
-}
-
-// Small constructors shared by the engines.
-
-pub fn mount(volume: &str, path: &str, read_only: bool) -> VolumeMount {
-    VolumeMount {
-        name: volume.into(),
-        mount_path: path.into(),
-        read_only: read_only.then_some(true),
-        ..Default::default()
-    }
-}
-
-pub fn exec(command: &[&str]) -> Probe {
-    Probe {
-        exec: Some(ExecAction {
-            command: Some(command.iter().map(|s| (*s).to_owned()).collect()),
-        }),
-        ..Default::default()
-    }
-}
-
-/// A TCP probe of the container port named `port`.
-pub fn tcp(port: &str) -> Probe {
-    Probe {
-        tcp_socket: Some(TCPSocketAction {
-            port: IntOrString::String(port.into()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-pub fn empty_dir(name: &str, medium: Option<&str>) -> Volume {
-    Volume {
-        name: name.into(),
-        empty_dir: Some(EmptyDirVolumeSource {
-            medium: medium.map(Into::into),
-            ..Default::default()
-        }),
         ..Default::default()
     }
 }

@@ -6,8 +6,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::object_meta;
-use crate::labels::Labels;
-use crate::spec::Spec;
+use super::labels::Labels;
+use crate::model::Spec;
 
 pub fn pdb(spec: &Spec, labels: &Labels, max_unavailable: i32) -> PodDisruptionBudget {
     PodDisruptionBudget {

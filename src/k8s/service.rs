@@ -5,9 +5,9 @@ use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::object_meta;
-use crate::engine::Parts;
-use crate::labels::{Labels, POD_NAME};
-use crate::spec::Spec;
+use crate::model::Parts;
+use super::labels::{Labels, POD_NAME};
+use crate::model::Spec;
 
 /// The Service ports: every port for the headless Service, the client ports for the others.
 fn ports(parts: &Parts, client_only: bool) -> Vec<ServicePort> {

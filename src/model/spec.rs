@@ -4,13 +4,16 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::cli::{DbKind, ServiceType};
-use crate::names::Names;
-use crate::quantity::Quantity;
-use crate::values::AntiAffinity;
+use anyhow::Result;
+use serde::Deserialize;
+
+use super::names::Names;
+use super::quantity::Quantity;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Spec {
+    /// The engine's name (`sts-gen <database>`, the `app.kubernetes.io/name` label).
+    pub database: &'static str,
     pub names: Names,
     /// `None`: objects carry no namespace; scripts read it from the downward API.
     pub namespace: Option<String>,
@@ -31,8 +34,6 @@ pub struct Spec {
     /// Backups in an S3-compatible bucket instead of the claim `<name>-backups` (for the backup
     /// CronJob and the restore Job alike).
     pub backup_s3: Option<S3Store>,
-    /// The database and its own options.
-    pub db: DbSpec,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -72,70 +73,6 @@ impl S3Store {
     }
 }
 
-/// One variant per database, holding that database's options: an exhaustive `match` finds them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum DbSpec {
-    Mysql(MysqlSpec),
-    /// MariaDB shares MySQL's options (and its engine).
-    Mariadb(MysqlSpec),
-    Mongodb(MongodbSpec),
-    Elasticsearch(ElasticsearchSpec),
-    Postgres(PostgresSpec),
-    Redis(RedisSpec),
-}
-
-impl DbSpec {
-    pub fn kind(&self) -> DbKind {
-        match self {
-            DbSpec::Mysql(_) => DbKind::Mysql,
-            DbSpec::Mariadb(_) => DbKind::Mariadb,
-            DbSpec::Mongodb(_) => DbKind::Mongodb,
-            DbSpec::Elasticsearch(_) => DbKind::Elasticsearch,
-            DbSpec::Postgres(_) => DbKind::Postgres,
-            DbSpec::Redis(_) => DbKind::Redis,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MysqlSpec {
-    pub server_id_offset: u32,
-    pub max_connections: u32,
-    /// Bytes; derived from the memory limit unless given.
-    pub innodb_buffer_pool_size: u64,
-    pub binlog_expire_logs_seconds: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MongodbSpec {
-    pub replica_set_name: String,
-    /// WiredTiger cache in GiB (mongod's unit); derived from the memory limit unless given.
-    pub wired_tiger_cache_gb: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ElasticsearchSpec {
-    pub http_tls: bool,
-    pub privileged_init: bool,
-    /// JVM heap (-Xms = -Xmx) in MiB: half the memory limit, below 31 GiB (compressed oops).
-    pub heap_mib: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PostgresSpec {
-    pub max_connections: u32,
-    /// A quarter of the memory limit, at least 32 MiB.
-    pub shared_buffers_mib: u64,
-    pub wal_keep_mib: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RedisSpec {
-    /// `maxmemory`: three quarters of the memory limit (the rest: buffers, forks for saves).
-    pub maxmemory_mib: u64,
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Image {
     /// The full reference as the pod spec gets it.
@@ -173,6 +110,39 @@ impl Spec {
         match &self.credentials {
             Credentials::Generated(_) => &self.names.secret,
             Credentials::Existing(name) => name,
+        }
+    }
+}
+
+/// Makes one random secret of the given length; injected so that tests can be deterministic.
+pub type PasswordSource<'a> = &'a dyn Fn(usize) -> Result<String>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AntiAffinity {
+    /// Spread pods over nodes when possible (`preferredDuringScheduling…`).
+    Preferred,
+    /// Never schedule two pods on one node (`requiredDuringScheduling…`).
+    Required,
+}
+
+/// The type of the client Services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum ServiceType {
+    ClusterIP,
+    LoadBalancer,
+    NodePort,
+}
+
+impl ServiceType {
+    /// Every type, as flags and values files spell them.
+    pub const ALL: [&str; 3] = ["ClusterIP", "LoadBalancer", "NodePort"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceType::ClusterIP => "ClusterIP",
+            ServiceType::LoadBalancer => "LoadBalancer",
+            ServiceType::NodePort => "NodePort",
         }
     }
 }

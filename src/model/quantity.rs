@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use anyhow::{Result, bail};
-use serde::Serialize;
+use anyhow::{Result, anyhow};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// A positive Kubernetes quantity, kept exactly as written.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -36,12 +36,21 @@ const SUFFIXES: &[(&str, f64)] = &[
 impl Quantity {
     /// Parse `text` for the setting `what` (named in errors, e.g. `--memory`).
     pub fn parse(what: &str, text: &str) -> Result<Quantity> {
+        Quantity::from_text(text).map_err(|e| anyhow!("{what} {e}"))
+    }
+
+    /// Parse `text`; the error names the text and what is allowed.
+    fn from_text(text: &str) -> Result<Quantity, String> {
         let allowed = "a positive Kubernetes quantity such as 500m, 2, 512Mi, 20Gi or 1G";
         let Some(value) = value_of(text) else {
-            bail!("{what} {text:?} is not a Kubernetes quantity: expected {allowed}");
+            return Err(format!(
+                "{text:?} is not a Kubernetes quantity: expected {allowed}"
+            ));
         };
         if value <= 0.0 {
-            bail!("{what} {text:?} must be greater than zero: expected {allowed}");
+            return Err(format!(
+                "{text:?} must be greater than zero: expected {allowed}"
+            ));
         }
         Ok(Quantity {
             text: text.to_owned(),
@@ -62,6 +71,14 @@ impl Quantity {
 impl fmt::Display for Quantity {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str(&self.text)
+    }
+}
+
+/// Written as a YAML string or number (`memory: 2Gi`, `cpu: 2`).
+impl<'de> Deserialize<'de> for Quantity {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = super::scalar::Scalar::deserialize(d)?;
+        Quantity::from_text(&text.0).map_err(serde::de::Error::custom)
     }
 }
 
