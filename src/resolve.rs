@@ -520,3 +520,277 @@ fn random_password(len: usize) -> Result<String> {
     Ok(out)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::resolve_argv;
+    use crate::model::{AntiAffinity, ServiceType};
+
+    fn fixed(_len: usize) -> Result<String> {
+        Ok("pw".to_owned())
+    }
+
+    #[track_caller]
+    fn spec(argv: &[&str]) -> Spec {
+        resolve_argv(argv, &fixed).unwrap().spec
+    }
+
+    #[track_caller]
+    fn error(argv: &[&str]) -> String {
+        format!("{:#}", resolve_argv(argv, &fixed).unwrap_err())
+    }
+
+    #[test]
+    fn backups_are_off_unless_scheduled_and_validated() {
+        assert_eq!(spec(&["postgres"]).backup, None);
+        let on = [
+            "postgres",
+            "--backup-schedule",
+            "0 3 * * *",
+            "--backup-keep",
+            "3",
+            "--backup-storage-size",
+            "50Gi",
+        ];
+        let b = spec(&on).backup.unwrap();
+        assert_eq!((b.schedule.as_str(), b.keep), ("0 3 * * *", 3));
+        assert_eq!(b.storage.size.to_string(), "50Gi");
+        assert!(spec(&["postgres", "--preset", "prod"]).backup.is_some(), "on in prod");
+        let off = ["postgres", "--preset", "prod", "--backup-schedule", "none"];
+        assert_eq!(spec(&off).backup, None, "none turns it off");
+        let keep = |n: &'static str| vec!["postgres", "--backup-schedule", "@daily", "--backup-keep", n];
+        for (argv, want) in [
+            (
+                vec!["postgres", "--backup-schedule", "0 3 * *"],
+                "--backup-schedule \"0 3 * *\" is not a cron schedule",
+            ),
+            (
+                keep("0"),
+                "--backup-keep 0 is out of range: expected 1 to 1000",
+            ),
+            (
+                keep("many"),
+                "--backup-keep \"many\" is not a whole number",
+            ),
+            (
+                vec!["postgres", "--restore-from", "latest", "--existing-secret", "s"],
+                "--restore-from \"latest\" is not a backup name",
+            ),
+            (
+                vec!["postgres", "--restore-from", "20261125T030000Z"],
+                "--restore-from 20261125T030000Z needs --existing-secret",
+            ),
+        ] {
+            let e = error(&argv);
+            assert!(e.contains(want), "{e}");
+        }
+        let lower = [
+            "postgres",
+            "--restore-from",
+            "20261125t030000z",
+            "--existing-secret",
+            "s",
+        ];
+        assert_eq!(
+            spec(&lower).restore_from.as_deref(),
+            Some("20261125T030000Z"),
+            "Elasticsearch's lowercase snapshot name names the backup too"
+        );
+        assert!(check_schedule("s", "@daily").is_ok());
+        assert!(check_schedule("s", "*/15 1-5 * JAN,FEB MON-FRI").is_ok());
+    }
+
+    #[test]
+    fn defaults_alone_make_a_complete_spec() {
+        let r = resolve_argv(&["mysql"], &fixed).unwrap();
+        let s = &r.spec;
+        assert_eq!(s.database, "mysql");
+        assert_eq!(s.names.statefulset, "mysql");
+        assert_eq!(s.replicas, 3);
+        assert_eq!(s.image.version, "8.4.7");
+        assert_eq!(s.namespace, None);
+        assert_eq!(s.service_type, ServiceType::ClusterIP);
+        assert!(matches!(s.credentials, Credentials::Generated(ref m) if m.len() == 3));
+        assert_eq!(r.notes.len(), 1, "the generated Secret is noted");
+    }
+
+    #[test]
+    fn precedence_flag_over_set_over_file_over_preset_over_default() {
+        let dir = std::env::temp_dir().join(format!("sts-gen-resolve-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f1 = dir.join("a.yaml");
+        let f2 = dir.join("b.yaml");
+        std::fs::write(
+            &f1,
+            "replicas: 4\nstorage:\n  size: 1Gi\nresources:\n  cpu: 3\n",
+        )
+        .unwrap();
+        std::fs::write(&f2, "replicas: 5\n").unwrap();
+        let (f1, f2) = (f1.to_str().unwrap(), f2.to_str().unwrap());
+        let files = ["mysql", "--preset", "prod", "-f", f1, "-f", f2];
+        let s = spec(&files);
+        assert_eq!(s.replicas, 5, "later file wins");
+        assert_eq!(s.storage.size.as_str(), "1Gi", "file beats preset");
+        assert_eq!(s.resources.cpu.as_str(), "3");
+        assert_eq!(s.anti_affinity, AntiAffinity::Required, "preset beats default");
+        let sets: Vec<&str> = files
+            .iter()
+            .copied()
+            .chain([
+                "--set",
+                "replicas=6",
+                "--set",
+                "storage.size=2Gi",
+                "--set",
+                "replicas=7",
+            ])
+            .collect();
+        let s = spec(&sets);
+        assert_eq!(s.replicas, 7, "later --set wins, --set beats files");
+        assert_eq!(s.storage.size.as_str(), "2Gi");
+        let flags: Vec<&str> = sets
+            .iter()
+            .copied()
+            .chain(["--replicas", "2", "--storage-size", "3Gi"])
+            .collect();
+        let s = spec(&flags);
+        assert_eq!(s.replicas, 2, "flag beats --set");
+        assert_eq!(s.storage.size.as_str(), "3Gi");
+        // A preset named in a values file applies under it.
+        std::fs::write(&f2, "preset: dev\n").unwrap();
+        let dev = spec(&["mysql", "--preset", "dev"]);
+        assert_eq!(spec(&["mysql", "-f", f2]), dev, "as --preset dev");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn existing_secret_generates_nothing() {
+        let never = |_: usize| -> Result<String> { panic!("no password may be generated") };
+        let r = resolve_argv(&["mysql", "--existing-secret", "mine"], &never).unwrap();
+        assert_eq!(r.spec.credentials, Credentials::Existing("mine".into()));
+        assert_eq!(r.spec.secret_name(), "mine");
+        assert!(r.notes.is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_flag_or_key_and_what_is_allowed() {
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["--replicas", "0"],
+                "--replicas 0 is out of range: expected 1 to 32 for mysql",
+            ),
+            (&["--replicas", "-1"], "--replicas -1 is out of range"),
+            (&["--replicas", "abc"], "--replicas \"abc\" is not a whole number"),
+            (&["--replicas", "33"], "expected 1 to 32"),
+            (&["--set", "replicas=0"], "replicas 0 is out of range"),
+            (
+                &["--name", "My_DB"],
+                "--name: name \"My_DB\" is not a valid DNS-1123 label",
+            ),
+            (
+                &["--namespace", "Prod"],
+                "--namespace \"Prod\" is not a valid DNS-1123 label",
+            ),
+            (
+                &["--storage-size", "10GB"],
+                "--storage-size \"10GB\" is not a Kubernetes quantity",
+            ),
+            (
+                &["--set", "storage.size=10GB"],
+                "--set storage.size=10GB: storage.size: \"10GB\" is not a Kubernetes quantity",
+            ),
+            (&["--memory", "-5Gi"], "--memory \"-5Gi\" must be greater than zero"),
+            (&["--cpu", "lots"], "--cpu \"lots\" is not a Kubernetes quantity"),
+            (&["--image", ""], "--image is empty"),
+            (&["--image", "my sql"], "contains whitespace"),
+            (
+                &["--preset", "huge"],
+                "unknown preset \"huge\" for mysql: expected one of dev, prod",
+            ),
+            (&["--set", "bogus=1"], "--set bogus=1: unknown field `bogus`"),
+            (
+                &["--set", "mysql.bogus=1"],
+                "--set mysql.bogus=1: mysql: unknown field `bogus`",
+            ),
+            (
+                &["--set", "postgres.maxConnections=100"],
+                "the values key \"postgres\" applies to sts-gen postgres, not to sts-gen mysql",
+            ),
+            (
+                &["-f", "/nonexistent/v.yaml"],
+                "cannot read values file /nonexistent/v.yaml",
+            ),
+            (
+                &["--cluster-domain", "Cluster.Local"],
+                "--cluster-domain \"Cluster.Local\" is not a valid DNS name",
+            ),
+            (&["--existing-secret", "bad_secret"], "--existing-secret \"bad_secret\""),
+            (
+                &["--set", "resources.memoryLimit=512Mi"],
+                "resources.memoryLimit 512Mi is below the memory request 1Gi",
+            ),
+            (
+                &["--set", "mysql.serverIdOffset=0"],
+                "mysql.serverIdOffset 0 is out of range",
+            ),
+            (
+                &["--set", "mysql.innodbBufferPoolSize=1Gi"],
+                "below the memory limit 1Gi",
+            ),
+            (
+                &["--set", "labels.app.kubernetes.io/name=x"],
+                "label \"app.kubernetes.io/name\" is set by sts-gen",
+            ),
+            (&["--set", "labels.team=a b"], "has an invalid value"),
+            (
+                &["--set", "database=redis"],
+                "the values say database: redis, but this is sts-gen mysql",
+            ),
+            (
+                &["--set", "database=oracle"],
+                "database \"oracle\" is not one sts-gen knows",
+            ),
+        ];
+        for (args, want) in cases {
+            let argv: Vec<&str> = ["mysql"].iter().chain(args.iter()).copied().collect();
+            let got = error(&argv);
+            assert!(got.contains(want), "{argv:?}\n  want: {want}\n  got:  {got}");
+            assert!(!got.contains('\n'), "one line: {got}");
+        }
+        let e = error(&["mongodb", "--replica-set", "a b"]);
+        assert!(e.contains("--replica-set \"a b\" is not a valid replica set name"), "{e}");
+    }
+
+    #[test]
+    fn image_versions() {
+        assert_eq!(image("i", "mysql:8.4.7").unwrap().version, "8.4.7");
+        assert_eq!(
+            image("i", "registry:5000/db/mysql:8.4").unwrap().version,
+            "8.4"
+        );
+        assert_eq!(
+            image("i", "registry:5000/db/mysql").unwrap().version,
+            "latest"
+        );
+        assert_eq!(
+            image("i", "mysql@sha256:0123456789abcdef0123")
+                .unwrap()
+                .version,
+            "sha256-0123456789ab"
+        );
+        assert_eq!(
+            image("i", "mysql:8.4.7@sha256:00ff").unwrap().version,
+            "8.4.7"
+        );
+    }
+
+    #[test]
+    fn passwords_are_random_and_alphanumeric() {
+        let a = random_password(24).unwrap();
+        let b = random_password(24).unwrap();
+        assert_eq!(random_password(756).unwrap().len(), 756);
+        assert_eq!(a.len(), 24);
+        assert_ne!(a, b);
+        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric()));
+    }
+}

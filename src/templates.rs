@@ -502,7 +502,7 @@ mod tests {
             for extra in variants {
                 let mut argv = vec!["sts-gen".to_owned(), db.to_owned()];
                 argv.extend(extra.iter().map(|s| s.to_string()));
-                let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(&argv).unwrap();
+                let cli = crate::cli::parse(&argv).unwrap();
                 let (mut out, mut err) = (Vec::new(), Vec::new());
                 crate::run(cli, &argv[1..], &mut out, &mut err)
                     .unwrap_or_else(|e| panic!("{argv:?}: {e:#}"));

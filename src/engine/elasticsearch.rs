@@ -551,7 +551,8 @@ fn elasticsearch_mounts(spec: &Spec, s3: bool) -> Vec<k8s_openapi::api::core::v1
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resolve::{Resolved, from_argv};
+    use crate::cli::resolve_argv as from_argv;
+    use crate::resolve::Resolved;
 
     fn set(args: &[&str]) -> anyhow::Result<Resolved> {
         let argv: Vec<&str> = ["elasticsearch"].iter().chain(args).copied().collect();

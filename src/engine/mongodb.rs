@@ -380,7 +380,8 @@ impl Database for Options {
 
 #[cfg(test)]
 mod tests {
-    use crate::resolve::{Resolved, from_argv};
+    use crate::cli::resolve_argv as from_argv;
+    use crate::resolve::Resolved;
 
     fn set(replicas: u32) -> Resolved {
         from_argv(

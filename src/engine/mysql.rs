@@ -541,3 +541,38 @@ fn context<'a>(flavor: &'a Flavor, spec: &'a Spec, my: &Options) -> Context<'a> 
         peer_wait_seconds: 300,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The buffer pool derived for a memory limit.
+    fn pool(memory: &str) -> u64 {
+        let r = crate::cli::resolve_argv(&["mysql", "--memory", memory], &|_| Ok("pw".into()))
+            .unwrap();
+        let values = Values {
+            server_id_offset: Some(100),
+            max_connections: Some(151),
+            binlog_expire_logs_seconds: Some(3600),
+            innodb_buffer_pool_size: None,
+        };
+        options("mysql", &values, &r.spec, &|k| k.to_owned())
+            .unwrap()
+            .innodb_buffer_pool_size
+    }
+
+    #[test]
+    fn buffer_pool_follows_the_memory_limit() {
+        assert_eq!(derived_pool(512 * MIB), 128 * MIB);
+        assert_eq!(derived_pool(1024 * MIB), 384 * MIB);
+        assert_eq!(derived_pool(8192 * MIB), 5632 * MIB);
+        assert_eq!(pool("4Gi"), 2816 * MIB);
+        let r = crate::cli::resolve_argv(
+            &["mysql", "--set", "mysql.innodbBufferPoolSize=300Mi", "--existing-secret", "s"],
+            &|_| Ok("pw".to_owned()),
+        )
+        .unwrap();
+        let my = r.database.parts(&r.spec).unwrap().config["my.cnf"].clone();
+        assert!(my.contains("innodb_buffer_pool_size = 300M"), "{my}");
+    }
+}
