@@ -5,57 +5,51 @@
 
 use std::hint::black_box;
 
-use clap::Parser;
-use sts_gen::cli::{Cli, DbKind, GenerateArgs};
-use sts_gen::spec::Spec;
+use sts_gen::resolve::Resolved;
 
 fn main() {
     divan::main();
 }
 
-const DBS: [DbKind; 6] = [
-    DbKind::Mysql,
-    DbKind::Mariadb,
-    DbKind::Postgres,
-    DbKind::Mongodb,
-    DbKind::Elasticsearch,
-    DbKind::Redis,
+const DBS: [&str; 6] = [
+    "mysql",
+    "mariadb",
+    "postgres",
+    "mongodb",
+    "elasticsearch",
+    "redis",
 ];
 
-/// `sts-gen <db> --replicas 3 --existing-secret s`, as a spec (no random passwords).
-fn spec(db: DbKind) -> Spec {
-    let args = GenerateArgs {
-        replicas: Some("3".into()),
-        existing_secret: Some("s".into()),
-        ..Default::default()
-    };
+/// `sts-gen <db> --replicas 3 --existing-secret s`, resolved (no random passwords).
+fn resolved(db: &str) -> Resolved {
     let no_password = |_: usize| -> anyhow::Result<String> { unreachable!("existing secret") };
-    sts_gen::resolve::resolve_with(db, &args, &no_password)
-        .unwrap()
-        .spec
+    sts_gen::cli::resolve_argv(
+        &[db, "--replicas", "3", "--existing-secret", "s"],
+        &no_password,
+    )
+    .unwrap()
 }
 
 #[divan::bench(args = DBS)]
-fn resolve(db: DbKind) -> Spec {
-    spec(black_box(db))
+fn resolve(db: &str) -> Resolved {
+    resolved(black_box(db))
 }
 
 #[divan::bench(args = DBS)]
-fn parts(bencher: divan::Bencher, db: DbKind) {
-    let spec = spec(db);
-    let engine = sts_gen::engine::for_kind(db);
-    bencher.bench(|| engine.parts(black_box(&spec)).unwrap());
+fn parts(bencher: divan::Bencher, db: &str) {
+    let r = resolved(db);
+    bencher.bench(|| r.database.parts(black_box(&r.spec)).unwrap());
 }
 
 #[divan::bench(args = DBS)]
-fn generate(bencher: divan::Bencher, db: DbKind) {
-    let spec = spec(db);
-    bencher.bench(|| sts_gen::generate(black_box(&spec)).unwrap());
+fn generate(bencher: divan::Bencher, db: &str) {
+    let r = resolved(db);
+    bencher.bench(|| sts_gen::generate(black_box(&r)).unwrap());
 }
 
 #[divan::bench(args = DBS)]
-fn yaml(bencher: divan::Bencher, db: DbKind) {
-    let docs = sts_gen::generate(&spec(db)).unwrap();
+fn yaml(bencher: divan::Bencher, db: &str) {
+    let docs = sts_gen::generate(&resolved(db)).unwrap();
     bencher.bench(|| sts_gen::output::yaml_stream(black_box(&docs), "# h\n").unwrap());
 }
 
@@ -82,7 +76,7 @@ fn render(bencher: divan::Bencher, files: usize) {
         argv.push(path.display().to_string());
     }
     bencher.bench(|| {
-        let cli = Cli::try_parse_from(&argv).unwrap();
+        let cli = sts_gen::cli::parse(&argv).unwrap();
         let mut out = Vec::with_capacity(files * 40_000);
         let mut err = Vec::new();
         sts_gen::run(cli, &argv[1..], &mut out, &mut err).unwrap();

@@ -17,9 +17,15 @@ use crate::settings::{Kind, Setting};
 /// What the command line asks for.
 pub enum Invocation {
     /// `sts-gen <database>`.
-    Generate { request: Request, output: Output },
+    Generate {
+        request: Request,
+        output: Output,
+    },
     /// `sts-gen render FILE...`.
-    Render { files: Vec<PathBuf>, output: Output },
+    Render {
+        files: Vec<PathBuf>,
+        output: Output,
+    },
     List,
     Completions(clap_complete::Shell),
     /// `sts-gen man [SUBCOMMAND] [--out-dir DIR]`.
@@ -171,9 +177,7 @@ fn setting_arg(s: &'static Setting) -> Arg {
             .value_name(s.value_name)
             .value_parser(PossibleValuesParser::new(words)),
         // Negative numbers and quantities reach `resolve`, which names what is allowed.
-        Kind::Count(_) | Kind::Quantity => arg
-            .value_name(s.value_name)
-            .allow_hyphen_values(true),
+        Kind::Count(_) | Kind::Quantity => arg.value_name(s.value_name).allow_hyphen_values(true),
         Kind::Text => arg.value_name(s.value_name),
     }
 }
@@ -215,7 +219,12 @@ fn invocation(matches: &ArgMatches) -> Invocation {
         .expect("clap requires a subcommand (subcommand_required)");
     match name {
         "render" => Invocation::Render {
-            files: sub.get_many("files").into_iter().flatten().cloned().collect(),
+            files: sub
+                .get_many("files")
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect(),
             output: output(sub),
         },
         "list" => Invocation::List,
@@ -312,8 +321,7 @@ mod tests {
                 .unwrap_or_else(|| panic!("no subcommand for {}", engine.name()));
             for s in resolve::settings(*engine) {
                 assert!(
-                    sub.get_arguments()
-                        .any(|a| a.get_long() == Some(s.flag)),
+                    sub.get_arguments().any(|a| a.get_long() == Some(s.flag)),
                     "sts-gen {} has no --{}",
                     engine.name(),
                     s.flag

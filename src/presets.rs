@@ -46,10 +46,7 @@ pub fn names(database: &str) -> Vec<&'static str> {
 
 /// The databases that have presets (folders under `presets/`).
 pub fn databases() -> Vec<&'static str> {
-    PRESETS
-        .dirs()
-        .filter_map(|d| d.path().to_str())
-        .collect()
+    PRESETS.dirs().filter_map(|d| d.path().to_str()).collect()
 }
 
 /// A named preset; an unknown name fails listing the valid ones.

@@ -135,10 +135,13 @@ fn merged_layers(req: &Request) -> Result<Layer> {
     for layer in &layers {
         check_layer(engine, layer)?;
     }
-    let preset = layers.iter().rev().find_map(|l| match l.values.get("preset") {
-        Some(serde_json::Value::String(p)) => Some(p.clone()),
-        _ => None,
-    });
+    let preset = layers
+        .iter()
+        .rev()
+        .find_map(|l| match l.values.get("preset") {
+            Some(serde_json::Value::String(p)) => Some(p.clone()),
+            _ => None,
+        });
     let mut values = presets::defaults(engine.name());
     if let Some(name) = &preset {
         values.merge(presets::get(engine.name(), name)?);
@@ -555,10 +558,21 @@ mod tests {
         let b = spec(&on).backup.unwrap();
         assert_eq!((b.schedule.as_str(), b.keep), ("0 3 * * *", 3));
         assert_eq!(b.storage.size.to_string(), "50Gi");
-        assert!(spec(&["postgres", "--preset", "prod"]).backup.is_some(), "on in prod");
+        assert!(
+            spec(&["postgres", "--preset", "prod"]).backup.is_some(),
+            "on in prod"
+        );
         let off = ["postgres", "--preset", "prod", "--backup-schedule", "none"];
         assert_eq!(spec(&off).backup, None, "none turns it off");
-        let keep = |n: &'static str| vec!["postgres", "--backup-schedule", "@daily", "--backup-keep", n];
+        let keep = |n: &'static str| {
+            vec![
+                "postgres",
+                "--backup-schedule",
+                "@daily",
+                "--backup-keep",
+                n,
+            ]
+        };
         for (argv, want) in [
             (
                 vec!["postgres", "--backup-schedule", "0 3 * *"],
@@ -568,12 +582,15 @@ mod tests {
                 keep("0"),
                 "--backup-keep 0 is out of range: expected 1 to 1000",
             ),
+            (keep("many"), "--backup-keep \"many\" is not a whole number"),
             (
-                keep("many"),
-                "--backup-keep \"many\" is not a whole number",
-            ),
-            (
-                vec!["postgres", "--restore-from", "latest", "--existing-secret", "s"],
+                vec![
+                    "postgres",
+                    "--restore-from",
+                    "latest",
+                    "--existing-secret",
+                    "s",
+                ],
                 "--restore-from \"latest\" is not a backup name",
             ),
             (
@@ -632,7 +649,11 @@ mod tests {
         assert_eq!(s.replicas, 5, "later file wins");
         assert_eq!(s.storage.size.as_str(), "1Gi", "file beats preset");
         assert_eq!(s.resources.cpu.as_str(), "3");
-        assert_eq!(s.anti_affinity, AntiAffinity::Required, "preset beats default");
+        assert_eq!(
+            s.anti_affinity,
+            AntiAffinity::Required,
+            "preset beats default"
+        );
         let sets: Vec<&str> = files
             .iter()
             .copied()
@@ -657,7 +678,7 @@ mod tests {
         assert_eq!(s.replicas, 2, "flag beats --set");
         assert_eq!(s.storage.size.as_str(), "3Gi");
         // A preset named in a values file applies under it.
-        std::fs::write(&f2, "preset: dev\n").unwrap();
+        std::fs::write(f2, "preset: dev\n").unwrap();
         let dev = spec(&["mysql", "--preset", "dev"]);
         assert_eq!(spec(&["mysql", "-f", f2]), dev, "as --preset dev");
         std::fs::remove_dir_all(dir).unwrap();
@@ -680,7 +701,10 @@ mod tests {
                 "--replicas 0 is out of range: expected 1 to 32 for mysql",
             ),
             (&["--replicas", "-1"], "--replicas -1 is out of range"),
-            (&["--replicas", "abc"], "--replicas \"abc\" is not a whole number"),
+            (
+                &["--replicas", "abc"],
+                "--replicas \"abc\" is not a whole number",
+            ),
             (&["--replicas", "33"], "expected 1 to 32"),
             (&["--set", "replicas=0"], "replicas 0 is out of range"),
             (
@@ -699,15 +723,24 @@ mod tests {
                 &["--set", "storage.size=10GB"],
                 "--set storage.size=10GB: storage.size: \"10GB\" is not a Kubernetes quantity",
             ),
-            (&["--memory", "-5Gi"], "--memory \"-5Gi\" must be greater than zero"),
-            (&["--cpu", "lots"], "--cpu \"lots\" is not a Kubernetes quantity"),
+            (
+                &["--memory", "-5Gi"],
+                "--memory \"-5Gi\" must be greater than zero",
+            ),
+            (
+                &["--cpu", "lots"],
+                "--cpu \"lots\" is not a Kubernetes quantity",
+            ),
             (&["--image", ""], "--image is empty"),
             (&["--image", "my sql"], "contains whitespace"),
             (
                 &["--preset", "huge"],
                 "unknown preset \"huge\" for mysql: expected one of dev, prod",
             ),
-            (&["--set", "bogus=1"], "--set bogus=1: unknown field `bogus`"),
+            (
+                &["--set", "bogus=1"],
+                "--set bogus=1: unknown field `bogus`",
+            ),
             (
                 &["--set", "mysql.bogus=1"],
                 "--set mysql.bogus=1: mysql: unknown field `bogus`",
@@ -724,7 +757,10 @@ mod tests {
                 &["--cluster-domain", "Cluster.Local"],
                 "--cluster-domain \"Cluster.Local\" is not a valid DNS name",
             ),
-            (&["--existing-secret", "bad_secret"], "--existing-secret \"bad_secret\""),
+            (
+                &["--existing-secret", "bad_secret"],
+                "--existing-secret \"bad_secret\"",
+            ),
             (
                 &["--set", "resources.memoryLimit=512Mi"],
                 "resources.memoryLimit 512Mi is below the memory request 1Gi",
@@ -754,11 +790,17 @@ mod tests {
         for (args, want) in cases {
             let argv: Vec<&str> = ["mysql"].iter().chain(args.iter()).copied().collect();
             let got = error(&argv);
-            assert!(got.contains(want), "{argv:?}\n  want: {want}\n  got:  {got}");
+            assert!(
+                got.contains(want),
+                "{argv:?}\n  want: {want}\n  got:  {got}"
+            );
             assert!(!got.contains('\n'), "one line: {got}");
         }
         let e = error(&["mongodb", "--replica-set", "a b"]);
-        assert!(e.contains("--replica-set \"a b\" is not a valid replica set name"), "{e}");
+        assert!(
+            e.contains("--replica-set \"a b\" is not a valid replica set name"),
+            "{e}"
+        );
     }
 
     #[test]

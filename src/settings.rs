@@ -56,9 +56,11 @@ impl Setting {
         let flag = self.long();
         Ok(match self.value {
             Kind::Text | Kind::Choice(_) => Value::String(text.to_owned()),
-            Kind::Count(what) => Value::from(text.trim().parse::<i64>().map_err(|_| {
-                anyhow!("{flag} {text:?} is not a whole number: expected {what}")
-            })?),
+            Kind::Count(what) => {
+                Value::from(text.trim().parse::<i64>().map_err(|_| {
+                    anyhow!("{flag} {text:?} is not a whole number: expected {what}")
+                })?)
+            }
             Kind::Quantity => {
                 Quantity::parse(&flag, text)?;
                 Value::String(text.to_owned())
@@ -381,7 +383,10 @@ pub fn read<T: DeserializeOwned>(values: &Map<String, Value>, section: &str) -> 
         let mut path = e.path().to_string();
         // The path of an unknown key ends with the key, which the message names.
         if e.inner().to_string().starts_with("unknown field") {
-            path = path.rsplit_once('.').map_or("", |(parent, _)| parent).to_owned();
+            path = path
+                .rsplit_once('.')
+                .map_or("", |(parent, _)| parent)
+                .to_owned();
         }
         let path = [section, if path == "." { "" } else { &path }]
             .into_iter()
@@ -485,11 +490,17 @@ mod tests {
 
     #[test]
     fn set_uses_the_values_paths_and_types() {
-        let v = Layer::from_set("storage.size=20Gi").unwrap().common().unwrap();
+        let v = Layer::from_set("storage.size=20Gi")
+            .unwrap()
+            .common()
+            .unwrap();
         assert_eq!(v.storage.size.unwrap().as_str(), "20Gi");
         let v = Layer::from_set("replicas=5").unwrap().common().unwrap();
         assert_eq!(v.replicas, Some(5));
-        let v = Layer::from_set("resources.cpu=2").unwrap().common().unwrap();
+        let v = Layer::from_set("resources.cpu=2")
+            .unwrap()
+            .common()
+            .unwrap();
         assert_eq!(v.resources.cpu.unwrap().as_str(), "2");
         let mut l = Layer::from_set("mysql.serverIdOffset=1000").unwrap();
         assert_eq!(
@@ -510,7 +521,10 @@ mod tests {
         assert!(e.contains("expected KEY=VALUE"), "{e}");
         let e = format!("{:#}", Layer::from_set("storage..size=1").unwrap_err());
         assert!(e.contains("empty path segment"), "{e}");
-        let e = format!("{:#}", yaml("storage:\n  size: 10GB\n").common().unwrap_err());
+        let e = format!(
+            "{:#}",
+            yaml("storage:\n  size: 10GB\n").common().unwrap_err()
+        );
         assert!(
             e.contains("storage.size: \"10GB\" is not a Kubernetes quantity"),
             "{e}"
@@ -536,7 +550,10 @@ mod tests {
         let replicas = COMMON.iter().find(|s| s.key == "replicas").unwrap();
         assert_eq!(replicas.parse("3").unwrap(), Value::from(3));
         let e = replicas.parse("abc").unwrap_err().to_string();
-        assert!(e.contains("--replicas \"abc\" is not a whole number"), "{e}");
+        assert!(
+            e.contains("--replicas \"abc\" is not a whole number"),
+            "{e}"
+        );
         let size = COMMON.iter().find(|s| s.key == "storage.size").unwrap();
         let e = size.parse("10GB").unwrap_err().to_string();
         assert!(

@@ -504,7 +504,8 @@ impl Database for Options {
                     resources: Some(api_resources()),
                     ..Default::default()
                 })
-                .map(with_s3),
+                .map(with_s3)
+                .map(Box::new),
             },
         })
     }

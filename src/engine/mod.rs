@@ -41,7 +41,11 @@ pub fn find(name: &str) -> Option<&'static dyn Engine> {
 
 /// The names of every engine, for messages: `mysql, mariadb, …`.
 pub fn names() -> String {
-    ENGINES.iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
+    ENGINES
+        .iter()
+        .map(|e| e.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A database: what `sts-gen <name>` generates.
@@ -90,7 +94,7 @@ pub trait Engine: Sync {
 }
 
 /// A database configured for one spec: its options are resolved and valid.
-pub trait Database: Debug {
+pub trait Database: Debug + Send + Sync {
     /// Notes on stderr about the topology of `spec` (fault tolerance, privileges).
     fn warnings(&self, spec: &Spec) -> Vec<String> {
         let _ = spec;

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, Job, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, EphemeralVolumeSource, PersistentVolumeClaim, PersistentVolumeClaimTemplate, PodTemplateSpec, SecretVolumeSource, Volume,
+    Container, EnvVar, EphemeralVolumeSource, PersistentVolumeClaim, PersistentVolumeClaimTemplate,
+    PodTemplateSpec, SecretVolumeSource, Volume,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 
-use super::object_meta;
 use super::labels::Labels;
+use super::object_meta;
 use crate::model::Spec;
 
 pub fn config_map(

@@ -5,8 +5,8 @@ use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec}
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::object_meta;
 use super::labels::Labels;
+use super::object_meta;
 use crate::model::Spec;
 
 pub fn pdb(spec: &Spec, labels: &Labels, max_unavailable: i32) -> PodDisruptionBudget {

@@ -153,4 +153,3 @@ pub fn claim_volume(name: &str, claim: &str, read_only: bool) -> Volume {
         ..Default::default()
     }
 }
-

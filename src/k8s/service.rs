@@ -4,9 +4,9 @@
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::labels::{Labels, POD_NAME};
 use super::object_meta;
 use crate::model::Parts;
-use super::labels::{Labels, POD_NAME};
 use crate::model::Spec;
 
 /// The Service ports: every port for the headless Service, the client ports for the others.

@@ -8,8 +8,8 @@ use k8s_openapi::api::apps::v1::{
     StatefulSetUpdateStrategy,
 };
 use k8s_openapi::api::core::v1::{
-    Affinity, PersistentVolumeClaim, PodAffinityTerm,
-    PodAntiAffinity, PodSpec, PodTemplateSpec, TopologySpreadConstraint, WeightedPodAffinityTerm,
+    Affinity, PersistentVolumeClaim, PodAffinityTerm, PodAntiAffinity, PodSpec, PodTemplateSpec,
+    TopologySpreadConstraint, WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 

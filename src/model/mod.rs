@@ -12,6 +12,6 @@ pub use parts::{Backups, Parts, Port, Topology};
 pub use quantity::Quantity;
 pub use scalar::Scalar;
 pub use spec::{
-    AntiAffinity, BackupSpec, Credentials, Image, PasswordSource, Resources, S3Store,
-    ServiceType, Spec, Storage,
+    AntiAffinity, BackupSpec, Credentials, Image, PasswordSource, Resources, S3Store, ServiceType,
+    Spec, Storage,
 };

@@ -85,9 +85,9 @@ impl Topology {
 /// How the database is backed up and restored.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Backups {
-    /// A Job copies the data out with the database's own tool (`container`, `None` without a
-    /// schedule; the assembler gives it the backups volume at `BACKUPS_DIR`); only the Jobs mount the claim
-    /// (ReadWriteOnce). `--restore-from` fills pod 0's claim before the set starts.
+    /// A Job copies the data out with the database's own tool (`container`, `None`
+    /// without a schedule; the assembler gives it the backups volume at `BACKUPS_DIR`); only the
+    /// Jobs mount the claim (ReadWriteOnce). `--restore-from` fills pod 0's claim before the set starts.
     Copy { container: Option<Container> },
     /// The database takes and restores snapshots through its API into a repository of its own
     /// (Elasticsearch), which its servers write themselves: on the backups' claim, which every
@@ -96,7 +96,7 @@ pub enum Backups {
     /// running set.
     Api {
         container: Option<Container>,
-        restore: Option<Container>,
+        restore: Option<Box<Container>>,
     },
 }
 

@@ -1,8 +1,6 @@
 //! MariaDB: the MySQL engine's pattern (shared scripts) with MariaDB's cloning: mariadb-backup
 //! streamed by a peer's clone-server sidecar, GTID replication from pod 0.
 
-use sts_gen::cli::DbKind;
-
 use crate::eventually;
 use crate::podsim::Cluster;
 use crate::scenarios::{self, Db, READY, bootstrap, cluster};
@@ -10,7 +8,7 @@ use crate::scenarios::{self, Db, READY, bootstrap, cluster};
 struct Mariadb;
 
 impl Db for Mariadb {
-    const KIND: DbKind = DbKind::Mariadb;
+    const KIND: &'static str = "mariadb";
     const IMAGE: &'static str = "mariadb:";
     /// Exercises every quoting path (option files, SQL, the clone handshake).
     const PASSWORD: &'static str = r#"pw'with"quotes\back slash"#;

@@ -1,7 +1,5 @@
 //! PostgreSQL: streaming replication from pod 0, clones with pg_basebackup.
 
-use sts_gen::cli::DbKind;
-
 use crate::eventually;
 use crate::podsim::Cluster;
 use crate::scenarios::{self, Db, bootstrap, cluster};
@@ -9,7 +7,7 @@ use crate::scenarios::{self, Db, bootstrap, cluster};
 struct Postgres;
 
 impl Db for Postgres {
-    const KIND: DbKind = DbKind::Postgres;
+    const KIND: &'static str = "postgres";
     const IMAGE: &'static str = "postgres:";
     /// Exercises every quoting path (pgpass, SQL, shell).
     const PASSWORD: &'static str = r#"pw'with"quotes:colon\back"#;

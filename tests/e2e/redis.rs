@@ -1,7 +1,5 @@
 //! Redis: replicas follow pod 0's stable DNS name, authenticated, persistent on the volume.
 
-use sts_gen::cli::DbKind;
-
 use crate::eventually;
 use crate::podsim::Cluster;
 use crate::scenarios::{self, Db, READY, bootstrap, cluster};
@@ -10,7 +8,7 @@ struct Redis;
 
 /// Items are keys `k<id>`.
 impl Db for Redis {
-    const KIND: DbKind = DbKind::Redis;
+    const KIND: &'static str = "redis";
     const IMAGE: &'static str = "redis:";
     const PASSWORD: &'static str = r#"pw"with\quote's"#;
 

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use sts_gen::cli::GenerateArgs;
+use crate::scenarios::args;
 
 use crate::eventually;
 use crate::podsim::Cluster;
@@ -90,15 +90,18 @@ pub fn backup_to_s3_restores_into_a_fresh_set<D: Db>() {
     if !s3_tools() {
         return;
     }
-    let name = D::KIND.as_str();
-    let args = GenerateArgs {
-        replicas: Some("3".into()),
-        backup_schedule: Some("0 3 * * *".into()),
-        backup_keep: Some("2".into()),
-        backup_s3_secret: Some("s3".into()),
-        ..Default::default()
-    };
-    let Some(mut c) = cluster_with::<D>(args.clone()) else {
+    let name = D::KIND;
+    let set = args(&[
+        "--replicas",
+        "3",
+        "--backup-schedule",
+        "0 3 * * *",
+        "--backup-keep",
+        "2",
+        "--backup-s3-secret",
+        "s3",
+    ]);
+    let Some(mut c) = cluster_with::<D>(set.clone()) else {
         return;
     };
     let moto = moto_server();
@@ -163,15 +166,17 @@ pub fn backup_to_s3_restores_into_a_fresh_set<D: Db>() {
     assert_eq!(objects, "backup.tar\nsts-gen-backup.info\n");
     D::write(&c, 3); // after the backups: not in them
 
-    let restore_args = GenerateArgs {
-        restore_from: Some(names[1].clone()),
-        existing_secret: Some(format!("{name}-credentials")),
-        ..args
+    let restore_from = |backup: &str| {
+        let mut a = set.clone();
+        a.extend(args(&[
+            "--restore-from",
+            backup,
+            "--existing-secret",
+            &format!("{name}-credentials"),
+        ]));
+        a
     };
-    let missing = restore_job(&generate::<D>(&GenerateArgs {
-        restore_from: Some("20000101T000000Z".into()),
-        ..restore_args.clone()
-    }));
+    let missing = restore_job(&generate::<D>(&restore_from("20000101T000000Z")));
     let refused = c
         .run_job(&missing)
         .expect_err("a backup that is not in the bucket cannot be restored");
@@ -190,10 +195,7 @@ pub fn backup_to_s3_restores_into_a_fresh_set<D: Db>() {
         ],
     )
     .unwrap();
-    let damaged = restore_job(&generate::<D>(&GenerateArgs {
-        restore_from: Some(names[0].clone()),
-        ..restore_args.clone()
-    }));
+    let damaged = restore_job(&generate::<D>(&restore_from(&names[0])));
     let refused = c
         .run_job(&damaged)
         .expect_err("a damaged backup cannot be restored");
@@ -203,7 +205,7 @@ pub fn backup_to_s3_restores_into_a_fresh_set<D: Db>() {
         c.stop_pod(o);
         c.wipe_volume(o);
     }
-    let job = restore_job(&generate::<D>(&restore_args));
+    let job = restore_job(&generate::<D>(&restore_from(&names[1])));
     let restored = c
         .run_job(&job)
         .unwrap_or_else(|e| panic!("restore from S3 failed: {e}"));

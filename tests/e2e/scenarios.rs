@@ -3,7 +3,13 @@
 
 use std::time::Duration;
 
-use sts_gen::cli::{DbKind, GenerateArgs};
+/// Flags of `sts-gen <database>` (the database itself not among them).
+pub type Args = Vec<String>;
+
+/// `words` as flags.
+pub fn args(words: &[&str]) -> Args {
+    words.iter().map(|w| (*w).to_owned()).collect()
+}
 
 use crate::podsim::{Cluster, profile};
 use crate::{eventually, ready_to_run};
@@ -12,7 +18,8 @@ use crate::{eventually, ready_to_run};
 pub const READY: Duration = Duration::from_secs(120);
 
 pub trait Db {
-    const KIND: DbKind;
+    /// The database's subcommand.
+    const KIND: &'static str;
     /// The image → host profile's prefix.
     const IMAGE: &'static str;
     /// The generated Secret's passwords: one that exercises every quoting path.
@@ -31,14 +38,11 @@ pub trait Db {
 
 /// The manifest for `replicas` pods, in podsim; None when the suite is skipped on purpose.
 pub fn cluster<D: Db>(replicas: u32) -> Option<Cluster> {
-    cluster_with::<D>(GenerateArgs {
-        replicas: Some(replicas.to_string()),
-        ..Default::default()
-    })
+    cluster_with::<D>(args(&["--replicas", &replicas.to_string()]))
 }
 
 /// The manifest of these flags, in podsim; None when the suite is skipped on purpose.
-pub fn cluster_with<D: Db>(args: GenerateArgs) -> Option<Cluster> {
+pub fn cluster_with<D: Db>(args: Args) -> Option<Cluster> {
     if !ready_to_run(&[profile(D::IMAGE)]) {
         return None;
     }
@@ -46,12 +50,13 @@ pub fn cluster_with<D: Db>(args: GenerateArgs) -> Option<Cluster> {
 }
 
 /// The objects sts-gen generates for these flags, with `D::PASSWORD` for every password.
-pub fn generate<D: Db>(args: &GenerateArgs) -> Vec<sts_gen::k8s::Manifest> {
+pub fn generate<D: Db>(args: &[String]) -> Vec<sts_gen::k8s::Manifest> {
     let password = |_len: usize| Ok(D::PASSWORD.to_owned());
-    let spec = sts_gen::resolve::resolve_with(D::KIND, args, &password)
-        .unwrap()
-        .spec;
-    sts_gen::generate(&spec).unwrap()
+    let argv: Vec<&str> = std::iter::once(D::KIND)
+        .chain(args.iter().map(String::as_str))
+        .collect();
+    let resolved = sts_gen::cli::resolve_argv(&argv, &password).unwrap();
+    sts_gen::generate(&resolved).unwrap()
 }
 
 /// Pods 0..n in order, each after the previous one is Ready, with item 1 written once pod 0 is
@@ -138,13 +143,15 @@ pub fn restarted_primary_keeps_its_data<D: Db>() {
 /// fresh pod 0 from the backup, and the fresh set serves what was written before the backup.
 /// Returns the restore Job's output (empty when the suite is skipped).
 pub fn backup_restores_into_a_fresh_set<D: Db>() -> String {
-    let args = GenerateArgs {
-        replicas: Some("3".into()),
-        backup_schedule: Some("0 3 * * *".into()),
-        backup_keep: Some("2".into()),
-        ..Default::default()
-    };
-    let Some(mut c) = cluster_with::<D>(args.clone()) else {
+    let set = args(&[
+        "--replicas",
+        "3",
+        "--backup-schedule",
+        "0 3 * * *",
+        "--backup-keep",
+        "2",
+    ]);
+    let Some(mut c) = cluster_with::<D>(set.clone()) else {
         return String::new();
     };
     bootstrap::<D>(&mut c, 3);
@@ -175,11 +182,14 @@ pub fn backup_restores_into_a_fresh_set<D: Db>() -> String {
     );
     D::write(&c, 3); // after the backups: not in them
 
-    let job = restore_job(&generate::<D>(&GenerateArgs {
-        restore_from: Some(names[1].clone()),
-        existing_secret: Some(format!("{}-credentials", D::KIND.as_str())),
-        ..args
-    }));
+    let mut restore = set;
+    restore.extend(args(&[
+        "--restore-from",
+        &names[1],
+        "--existing-secret",
+        &format!("{}-credentials", D::KIND),
+    ]));
+    let job = restore_job(&generate::<D>(&restore));
     // Never over live data: with the set running, the restore Job refuses.
     let refused = c
         .run_job(&job)

@@ -122,7 +122,10 @@ fn bad_values_fail_with_one_line_and_empty_stdout() {
             &["mysql", "-f", "/nonexistent/values.yaml"],
             &["cannot read values file /nonexistent/values.yaml"],
         ),
-        (&["mysql", "-f", unknown], &[unknown, "sise", "line 4"]),
+        (
+            &["mysql", "-f", unknown],
+            &[unknown, "storage: unknown field `sise`"],
+        ),
         (&["mysql", "-f", malformed], &[malformed]),
         (&["mysql", "-f", wrong_type], &[wrong_type, "replicas"]),
         (

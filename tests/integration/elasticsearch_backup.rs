@@ -6,8 +6,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use sts_gen::cli::{DbKind, GenerateArgs};
-
 use crate::harness::temp_dir;
 use crate::invariants::rendered_script;
 
@@ -112,7 +110,7 @@ impl Run {
 /// Runs `key` of the Elasticsearch scripts for `args` with bash, `env` set, the fake curl first
 /// on PATH and `snapshots` in the fake repository. The Secrets' mounts and /tmp point into a
 /// directory of the test's own.
-fn run(tag: &str, key: &str, args: &GenerateArgs, snapshots: &[&str], env: &[(&str, &str)]) -> Run {
+fn run(tag: &str, key: &str, args: &Args, snapshots: &[&str], env: &[(&str, &str)]) -> Run {
     run_with_bucket(tag, key, args, snapshots, env, BUCKET)
 }
 
@@ -123,7 +121,7 @@ const BUCKET: &str = "my-backups\n";
 fn run_with_bucket(
     tag: &str,
     key: &str,
-    args: &GenerateArgs,
+    args: &Args,
     snapshots: &[&str],
     env: &[(&str, &str)],
     bucket: &str,
@@ -150,7 +148,7 @@ fn run_with_bucket(
     .unwrap();
 
     // /tmp first: the test's own directories are under /tmp too.
-    let script = rendered_script(DbKind::Elasticsearch, args, key)
+    let script = script(args, key)
         .replace("/tmp/", &format!("{}/", tmp.to_str().unwrap()))
         .replace("/etc/elasticsearch-credentials", creds.to_str().unwrap())
         .replace("/etc/elasticsearch-s3", s3.to_str().unwrap());
@@ -172,12 +170,23 @@ fn run_with_bucket(
     Run { dir, output }
 }
 
-fn backup_args(keep: &str) -> GenerateArgs {
-    GenerateArgs {
-        backup_schedule: Some("@daily".into()),
-        backup_keep: Some(keep.into()),
-        ..Default::default()
-    }
+/// Flags of `sts-gen elasticsearch` (the database itself not among them).
+type Args = Vec<String>;
+
+fn args(words: &[&str]) -> Args {
+    words.iter().map(|w| (*w).to_owned()).collect()
+}
+
+/// Script `key` as `sts-gen elasticsearch ARGS...` renders it.
+fn script(args: &Args, key: &str) -> String {
+    let argv: Vec<&str> = std::iter::once("elasticsearch")
+        .chain(args.iter().map(String::as_str))
+        .collect();
+    rendered_script(&argv, key)
+}
+
+fn backup_args(keep: &str) -> Args {
+    args(&["--backup-schedule", "@daily", "--backup-keep", keep])
 }
 
 const USER_DATA: (&str, &str) = (
@@ -330,14 +339,19 @@ fn the_snapshot_of_an_empty_cluster_pushes_nothing_out() {
     );
 }
 
-fn restore_args(extra: &[&str]) -> GenerateArgs {
-    GenerateArgs {
-        backup_schedule: Some("@daily".into()),
-        restore_from: Some("20200103T030000Z".into()),
-        existing_secret: Some("creds".into()),
-        set: extra.iter().map(|s| (*s).to_owned()).collect(),
-        ..Default::default()
+fn restore_args(sets: &[&str]) -> Args {
+    let mut a = args(&[
+        "--backup-schedule",
+        "@daily",
+        "--restore-from",
+        "20200103T030000Z",
+        "--existing-secret",
+        "creds",
+    ]);
+    for set in sets {
+        a.extend(["--set".to_owned(), (*set).to_owned()]);
     }
+    a
 }
 
 const RESTORE_ENV: (&str, &str) = ("RESTORE_FROM", "20200103T030000Z");
@@ -466,12 +480,14 @@ fn api_errors_fail_the_jobs_before_they_delete_or_restore() {
     assert!(!r.calls().iter().any(|c| c.contains("/_restore")));
 }
 
-fn s3_args(extra: GenerateArgs) -> GenerateArgs {
-    GenerateArgs {
-        backup_s3_secret: Some("backups-s3".into()),
-        set: vec!["backup.s3.prefix=backups/es".into()],
-        ..extra
-    }
+fn s3_args(mut extra: Args) -> Args {
+    extra.extend(args(&[
+        "--backup-s3-secret",
+        "backups-s3",
+        "--set",
+        "backup.s3.prefix=backups/es",
+    ]));
+    extra
 }
 
 const S3_REPOSITORY: &str = r#"{"type":"s3","settings":{"bucket":"my-backups","base_path":"backups/es","client":"sts-gen"}}"#;
@@ -633,7 +649,7 @@ impl InitRun {
 /// emptyDir all in a directory of the test's own; `secret` is the S3 Secret's files.
 fn init_config(
     tag: &str,
-    args: &GenerateArgs,
+    args: &Args,
     secret: &[(&str, &str)],
     image_keystore: bool,
 ) -> (InitRun, String) {
@@ -660,14 +676,14 @@ fn init_config(
     if image_keystore {
         std::fs::write(image.join("elasticsearch.keystore"), "").unwrap();
     }
-    let rendered = rendered_script(DbKind::Elasticsearch, args, "elasticsearch.yml");
+    let rendered = script(args, "elasticsearch.yml");
     std::fs::write(config_map.join("elasticsearch.yml"), &rendered).unwrap();
     std::fs::write(creds.join("elastic-password"), PASSWORD).unwrap();
     for (key, value) in secret {
         std::fs::write(s3.join(key), value).unwrap();
     }
     // The longer paths first: /mnt/config is a prefix of /mnt/config-map.
-    let script = rendered_script(DbKind::Elasticsearch, args, "init-config.sh")
+    let script = script(args, "init-config.sh")
         .replace("/usr/share/elasticsearch/config", image.to_str().unwrap())
         .replace("/usr/share/elasticsearch/data", data.to_str().unwrap())
         .replace("/mnt/config-map", config_map.to_str().unwrap())

@@ -2,78 +2,75 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use clap::ValueEnum;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use sts_gen::cli::{DbKind, GenerateArgs};
+use sts_gen::engine::ENGINES;
 use sts_gen::k8s::Manifest;
 
 fn password(_len: usize) -> anyhow::Result<String> {
     Ok("it's \"quoted\" \\ and $pecial".to_owned())
 }
 
+/// The objects of `sts-gen ARGV...` (the database first), with fixed passwords.
+pub(crate) fn generate(argv: &[&str]) -> Vec<Manifest> {
+    let resolved =
+        sts_gen::cli::resolve_argv(argv, &password).unwrap_or_else(|e| panic!("{argv:?}: {e:#}"));
+    sts_gen::generate(&resolved).unwrap()
+}
+
 /// (description, objects) for every database × preset × replicas × namespace.
 fn matrix() -> Vec<(String, Vec<Manifest>)> {
     let mut out = Vec::new();
-    for &db in DbKind::value_variants() {
+    for engine in ENGINES {
+        let db = engine.name();
         let mut presets = vec![None];
         presets.extend(sts_gen::presets::names(db).into_iter().map(Some));
         for preset in presets {
-            for replicas in [1, 2, 3, 5, sts_gen::engine::for_kind(db).max_replicas()] {
+            for replicas in [1, 2, 3, 5, engine.max_replicas()] {
                 for namespace in [None, Some("data")] {
-                    let args = GenerateArgs {
-                        preset: preset.map(str::to_owned),
-                        replicas: Some(replicas.to_string()),
-                        namespace: namespace.map(str::to_owned),
-                        ..Default::default()
-                    };
-                    let spec = sts_gen::resolve::resolve_with(db, &args, &password)
-                        .unwrap()
-                        .spec;
-                    let what =
-                        format!("{db:?} preset={preset:?} replicas={replicas} ns={namespace:?}");
-                    out.push((what, sts_gen::generate(&spec).unwrap()));
+                    let replicas = replicas.to_string();
+                    let mut argv = vec![db, "--replicas", &replicas];
+                    argv.extend(preset.iter().flat_map(|p| ["--preset", *p]));
+                    argv.extend(namespace.iter().flat_map(|n| ["--namespace", *n]));
+                    out.push((argv.join(" "), generate(&argv)));
                 }
             }
         }
-        // Backups on, and the restore output.
+        // Backups on, and the restore output. Elasticsearch restores through the repository the
+        // running set mounts: its restore output needs the set's backup settings.
+        let es_backups: &[&str] = if db == "elasticsearch" {
+            &["--backup-schedule", "@daily"]
+        } else {
+            &[]
+        };
         for extra in [
-            GenerateArgs {
-                backup_schedule: Some("@daily".into()),
-                ..Default::default()
-            },
-            GenerateArgs {
-                backup_schedule: Some("@daily".into()),
-                backup_s3_secret: Some("s3".into()),
-                ..Default::default()
-            },
-            GenerateArgs {
-                restore_from: Some("20261125T030000Z".into()),
-                existing_secret: Some("creds".into()),
-                backup_s3_secret: Some("s3".into()),
-                backup_schedule: (db == DbKind::Elasticsearch).then(|| "@daily".into()),
-                ..Default::default()
-            },
-            GenerateArgs {
-                restore_from: Some("20261125T030000Z".into()),
-                existing_secret: Some("creds".into()),
-                namespace: Some("data".into()),
-                // Elasticsearch restores through the repository the running set mounts:
-                // its restore output needs the set's backup settings.
-                backup_schedule: (db == DbKind::Elasticsearch).then(|| "@daily".into()),
-                ..Default::default()
-            },
+            &["--backup-schedule", "@daily"][..],
+            &["--backup-schedule", "@daily", "--backup-s3-secret", "s3"],
+            &[
+                "--restore-from",
+                "20261125T030000Z",
+                "--existing-secret",
+                "creds",
+                "--backup-s3-secret",
+                "s3",
+            ],
+            &[
+                "--restore-from",
+                "20261125T030000Z",
+                "--existing-secret",
+                "creds",
+                "--namespace",
+                "data",
+            ],
         ] {
-            let spec = sts_gen::resolve::resolve_with(db, &extra, &password)
-                .unwrap()
-                .spec;
-            let what = format!(
-                "{db:?} backup={:?} restore={:?} s3={:?}",
-                extra.backup_schedule, extra.restore_from, extra.backup_s3_secret
-            );
-            out.push((what, sts_gen::generate(&spec).unwrap()));
+            let mut argv = vec![db];
+            argv.extend(extra);
+            if extra[0] == "--restore-from" {
+                argv.extend(es_backups);
+            }
+            out.push((argv.join(" "), generate(&argv)));
         }
     }
     out
@@ -204,7 +201,7 @@ fn config_maps(docs: &[Manifest]) -> Vec<&ConfigMap> {
 #[test]
 fn objects_are_wired_together() {
     for (what, docs) in matrix() {
-        if what.contains("restore=Some") {
+        if what.contains("--restore-from") {
             continue; // no StatefulSet: see jobs_are_wired_together
         }
         let sts = statefulset(&docs);
@@ -347,11 +344,8 @@ fn objects_are_wired_together() {
 
 #[test]
 fn config_checksum_follows_the_config() {
-    let checksum = |args: GenerateArgs| {
-        let spec = sts_gen::resolve::resolve_with(DbKind::Mysql, &args, &password)
-            .unwrap()
-            .spec;
-        let docs = sts_gen::generate(&spec).unwrap();
+    let checksum = |argv: &[&str]| {
+        let docs = generate(argv);
         let sts = statefulset(&docs);
         let annotations = sts
             .spec
@@ -365,13 +359,12 @@ fn config_checksum_follows_the_config() {
             .clone();
         annotations.unwrap()["checksum/config"].clone()
     };
-    let base = checksum(GenerateArgs::default());
-    assert_eq!(base, checksum(GenerateArgs::default()));
-    let bigger = GenerateArgs {
-        set: vec!["mysql.maxConnections=500".into()],
-        ..Default::default()
-    };
-    assert_ne!(base, checksum(bigger));
+    let base = checksum(&["mysql"]);
+    assert_eq!(base, checksum(&["mysql"]));
+    assert_ne!(
+        base,
+        checksum(&["mysql", "--set", "mysql.maxConnections=500"])
+    );
 }
 
 fn have(tool: &str) -> bool {
@@ -476,18 +469,13 @@ fn javascript_passes_node_check() {
 
 #[test]
 fn server_ids_and_identity_follow_the_ordinal() {
-    let spec = sts_gen::resolve::resolve_with(
-        DbKind::Mysql,
-        &GenerateArgs {
-            name: Some("orders".into()),
-            cluster_domain: Some("k8s.example".into()),
-            ..Default::default()
-        },
-        &password,
-    )
-    .unwrap()
-    .spec;
-    let docs = sts_gen::generate(&spec).unwrap();
+    let docs = generate(&[
+        "mysql",
+        "--name",
+        "orders",
+        "--cluster-domain",
+        "k8s.example",
+    ]);
     let scripts = config_maps(&docs)
         .into_iter()
         .find(|c| c.metadata.name.as_deref() == Some("orders-scripts"))
@@ -502,22 +490,18 @@ fn server_ids_and_identity_follow_the_ordinal() {
     assert!(!init.contains("orders-0.orders"), "no literal pod-0 name");
 }
 
-/// Script `key` of the ConfigMaps `db` generates for `args`, as rendered.
-pub(crate) fn rendered_script(db: DbKind, args: &GenerateArgs, key: &str) -> String {
-    let spec = sts_gen::resolve::resolve_with(db, args, &password)
-        .unwrap()
-        .spec;
-    let docs = sts_gen::generate(&spec).unwrap();
-    config_maps(&docs)
+/// Script `key` of the ConfigMaps `sts-gen ARGV...` generates, as rendered.
+pub(crate) fn rendered_script(argv: &[&str], key: &str) -> String {
+    config_maps(&generate(argv))
         .into_iter()
         .find_map(|c| c.data.as_ref()?.get(key).cloned())
-        .unwrap_or_else(|| panic!("{db:?} has no {key}"))
+        .unwrap_or_else(|| panic!("{argv:?} has no {key}"))
 }
 
 /// The shell function `name` of script `key` in the ConfigMaps `db` generates for `args`, as
 /// rendered: its definition, for a test to run with bash.
-fn rendered_function(db: DbKind, args: &GenerateArgs, key: &str, name: &str) -> String {
-    let script = rendered_script(db, args, key);
+fn rendered_function(argv: &[&str], key: &str, name: &str) -> String {
+    let script = rendered_script(argv, key);
     let start = script
         .find(&format!("{name}() {{"))
         .unwrap_or_else(|| panic!("{key} defines no {name}"));
@@ -529,12 +513,7 @@ fn rendered_function(db: DbKind, args: &GenerateArgs, key: &str, name: &str) -> 
 /// rendered.
 #[test]
 fn mariadb_gtid_contains_compares_every_domain() {
-    let function = rendered_function(
-        DbKind::Mariadb,
-        &GenerateArgs::default(),
-        "init-data.sh",
-        "gtid_contains",
-    );
+    let function = rendered_function(&["mariadb"], "init-data.sh", "gtid_contains");
     let cases = [
         ("0-100-5", "0-100-3", true),
         ("0-100-5", "0-100-5", true),
@@ -637,9 +616,9 @@ fn jobs_are_wired_together() {
         // in its restore output (and no claim at all).
         let api_restore = docs.iter().any(|d| matches!(d, Manifest::Job(j)
             if j.spec.as_ref().is_some_and(|s| s.template.spec.as_ref().is_some_and(|p| p.init_containers.is_none()))));
-        if what.contains("restore=Some") && api_restore {
+        if what.contains("--restore-from") && api_restore {
             assert!(claims.is_empty(), "{what}: an API restore creates no claim");
-        } else if what.contains("restore=Some") {
+        } else if what.contains("--restore-from") {
             let pod0 = claims
                 .get(format!("data-{instance}-0").as_str())
                 .expect("pod 0's claim");
@@ -660,12 +639,14 @@ fn jobs_are_wired_together() {
 /// `keep` stay, partial directories are left to the run that writes them.
 #[test]
 fn backup_retention_keeps_the_newest_complete_backups() {
-    let args = GenerateArgs {
-        backup_schedule: Some("@daily".into()),
-        backup_keep: Some("2".into()),
-        ..Default::default()
-    };
-    let prune = rendered_function(DbKind::Postgres, &args, "backup.sh", "prune");
+    let argv = [
+        "postgres",
+        "--backup-schedule",
+        "@daily",
+        "--backup-keep",
+        "2",
+    ];
+    let prune = rendered_function(&argv, "backup.sh", "prune");
     let dir = std::env::temp_dir().join(format!("sts-gen-prune-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     for d in [

@@ -4,6 +4,7 @@ mod cli;
 mod elasticsearch_backup;
 mod harness;
 mod invariants;
+mod layers;
 mod mongodb_scripts;
 mod presets;
 mod yaml_emitter;

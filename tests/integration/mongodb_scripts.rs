@@ -9,7 +9,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use sts_gen::cli::{DbKind, GenerateArgs};
 use sts_gen::k8s::Manifest;
 
 use crate::harness::temp_dir;
@@ -106,17 +105,12 @@ struct Sandbox {
 impl Sandbox {
     /// The MongoDB scripts for `args` (namespace `data`), with their paths under a new temporary
     /// directory holding the fakes, the Secret's root password and the other mounts.
-    fn new(tag: &str, args: GenerateArgs) -> Sandbox {
+    fn new(tag: &str, args: &[&str]) -> Sandbox {
         let dir = temp_dir(tag);
-        let args = GenerateArgs {
-            namespace: Some("data".into()),
-            ..args
-        };
-        let spec =
-            sts_gen::resolve::resolve_with(DbKind::Mongodb, &args, &|_| Ok(PASSWORD.to_owned()))
-                .unwrap()
-                .spec;
-        let docs = sts_gen::generate(&spec).unwrap();
+        let mut argv = vec!["mongodb", "--namespace", "data"];
+        argv.extend(args);
+        let resolved = sts_gen::cli::resolve_argv(&argv, &|_| Ok(PASSWORD.to_owned())).unwrap();
+        let docs = sts_gen::generate(&resolved).unwrap();
         let data = docs
             .iter()
             .find_map(|d| match d {
@@ -213,12 +207,8 @@ impl Drop for Sandbox {
     }
 }
 
-fn backup_args(keep: &str) -> GenerateArgs {
-    GenerateArgs {
-        backup_schedule: Some("@daily".into()),
-        backup_keep: Some(keep.into()),
-        ..Default::default()
-    }
+fn backup_args(keep: &str) -> [&str; 4] {
+    ["--backup-schedule", "@daily", "--backup-keep", keep]
 }
 
 fn is_backup_name(name: &str) -> bool {
@@ -245,7 +235,7 @@ fn commands<'a>(log: &'a str, program: &str) -> Vec<&'a str> {
 
 #[test]
 fn backup_dumps_a_caught_up_secondary_with_its_oplog() {
-    let s = Sandbox::new("mongo-backup", backup_args("7"));
+    let s = Sandbox::new("mongo-backup", &backup_args("7"));
     s.member("mongodb-0", "PRIMARY 0 1764039600:9 2");
     s.member("mongodb-1", "SECONDARY 0 1764039600:8 1");
     s.member("mongodb-2", "SECONDARY 2 1764039598:3 1");
@@ -329,7 +319,7 @@ fn backup_dumps_a_caught_up_secondary_with_its_oplog() {
 fn backup_skips_lagging_and_silent_members_and_takes_the_primary_last() {
     // Pod 2 lags, pod 0 does not answer: no secondary serves, so the primary, pod 1, which sees
     // no serving secondary either.
-    let s = Sandbox::new("mongo-backup-primary", backup_args("7"));
+    let s = Sandbox::new("mongo-backup-primary", &backup_args("7"));
     s.member("mongodb-1", "PRIMARY 0 1764039600:9 0");
     s.member("mongodb-2", "SECONDARY 300 1764039300:1 0");
     succeeded(&s.run("backup.sh", "mongodb-backup-1", "mongodb-1 mongodb-2", &[]));
@@ -343,7 +333,7 @@ fn backup_skips_lagging_and_silent_members_and_takes_the_primary_last() {
     );
 
     // A primary that sees a serving secondary is passed over for it.
-    let s = Sandbox::new("mongo-backup-secondary", backup_args("7"));
+    let s = Sandbox::new("mongo-backup-secondary", &backup_args("7"));
     s.member("mongodb-0", "SECONDARY 1 1764039600:8 1");
     s.member("mongodb-1", "RECOVERING - 1764039000:1 0");
     s.member("mongodb-2", "PRIMARY 0 1764039600:9 1");
@@ -355,7 +345,7 @@ fn backup_skips_lagging_and_silent_members_and_takes_the_primary_last() {
     );
 
     // Nobody answers: no backup, a failed Job.
-    let s = Sandbox::new("mongo-backup-none", backup_args("7"));
+    let s = Sandbox::new("mongo-backup-none", &backup_args("7"));
     let out = s.run("backup.sh", "mongodb-backup-3", "", &[]);
     assert!(!out.status.success());
     assert!(
@@ -367,7 +357,7 @@ fn backup_skips_lagging_and_silent_members_and_takes_the_primary_last() {
 
 #[test]
 fn backup_keeps_the_newest() {
-    let s = Sandbox::new("mongo-backup-keep", backup_args("2"));
+    let s = Sandbox::new("mongo-backup-keep", &backup_args("2"));
     for old in ["20200101T030000Z", "20200102T030000Z", "20200103T030000Z"] {
         std::fs::create_dir_all(s.path("backups").join(old)).unwrap();
     }
@@ -397,7 +387,7 @@ fn complete_backup(s: &Sandbox, name: &str) -> String {
 
 #[test]
 fn restore_loads_the_backup_through_a_private_standalone_mongod() {
-    let s = Sandbox::new("mongo-restore", GenerateArgs::default());
+    let s = Sandbox::new("mongo-restore", &[]);
     let from = complete_backup(&s, "20261125T030000Z");
     // The kubelet may have made mongod's (empty) subPath directory already.
     std::fs::create_dir_all(s.path("volume/db")).unwrap();
@@ -449,7 +439,7 @@ fn restore_loads_the_backup_through_a_private_standalone_mongod() {
 
 #[test]
 fn restore_refuses_existing_data_running_pods_and_incomplete_backups() {
-    let s = Sandbox::new("mongo-restore-refuse", GenerateArgs::default());
+    let s = Sandbox::new("mongo-restore-refuse", &[]);
     let from = complete_backup(&s, "20261125T030000Z");
     let restore = [("RESTORE_FROM", from.as_str())];
 
@@ -489,7 +479,7 @@ fn restore_refuses_existing_data_running_pods_and_incomplete_backups() {
 
 #[test]
 fn init_data_without_a_restore_only_clears_what_a_failed_one_left() {
-    let s = Sandbox::new("mongo-init-data", GenerateArgs::default());
+    let s = Sandbox::new("mongo-init-data", &[]);
     std::fs::create_dir_all(s.path("volume/db")).unwrap();
     std::fs::write(s.path("volume/db/WiredTiger"), "live").unwrap();
     std::fs::create_dir_all(s.path("volume/.sts-gen-restore/db")).unwrap();

@@ -1,8 +1,6 @@
 //! One snapshot of the full YAML stream per built-in preset (and per database's defaults).
 //! Review changes with `cargo insta review`; CI fails on any difference.
 
-use clap::ValueEnum;
-use sts_gen::cli::{DbKind, GenerateArgs};
 use sts_gen::presets::DEFAULTS;
 
 /// Snapshots need fixed passwords; real runs use the OS's randomness.
@@ -35,16 +33,13 @@ fn every_builtin_preset_matches_its_snapshot() {
             .unwrap()
             .to_str()
             .unwrap();
-        let db = DbKind::from_str(db, false).unwrap();
         let preset = path.file_stem().unwrap().to_str().unwrap();
-        let args = GenerateArgs {
-            preset: (preset != DEFAULTS).then(|| preset.to_owned()),
-            ..Default::default()
-        };
-        let spec = sts_gen::resolve::resolve_with(db, &args, &example_password)
-            .unwrap()
-            .spec;
-        let mut docs = sts_gen::generate(&spec).unwrap();
+        let mut argv = vec![db];
+        if preset != DEFAULTS {
+            argv.extend(["--preset", preset]);
+        }
+        let resolved = sts_gen::cli::resolve_argv(&argv, &example_password).unwrap();
+        let mut docs = sts_gen::generate(&resolved).unwrap();
         redact_generated_keys(&mut docs);
         insta::assert_snapshot!(
             sts_gen::output::yaml_stream(&docs, &sts_gen::output::header("(snapshot)")).unwrap()
