@@ -10,21 +10,13 @@ use crate::values::Values;
 pub const DEFAULTS: &str = "default";
 
 /// A row of `PRESETS`: database, preset name, and `presets/<db>/<name>.yaml` embedded at
-/// compile time: its text and its values as JSON (converted by build/presets.rs).
+/// compile time.
 macro_rules! preset {
     ($kind:ident, $db:literal, $name:literal) => {
         Preset {
             db: DbKind::$kind,
             name: $name,
             yaml: include_str!(concat!("../presets/", $db, "/", $name, ".yaml")),
-            json: include_str!(concat!(
-                env!("OUT_DIR"),
-                "/presets/",
-                $db,
-                "/",
-                $name,
-                ".json"
-            )),
         }
     };
 }
@@ -32,10 +24,8 @@ macro_rules! preset {
 pub struct Preset {
     pub db: DbKind,
     pub name: &'static str,
-    /// The source, as `sts-gen list` prints it.
+    /// The source: what a run reads, and what `sts-gen list` prints.
     pub yaml: &'static str,
-    /// The same values as JSON, which a run reads (serde_json is ~10× faster than YAML).
-    pub json: &'static str,
 }
 
 pub const PRESETS: &[Preset] = &[
@@ -63,9 +53,10 @@ fn find(db: DbKind, name: &str) -> Option<&'static Preset> {
     PRESETS.iter().find(|p| p.db == db && p.name == name)
 }
 
+/// An embedded preset parses (a unit test parses every one).
 fn parse(p: &Preset) -> Values {
-    serde_json::from_str(p.json)
-        .unwrap_or_else(|e| panic!("presets/{}/{}.yaml (as JSON): {e}", p.db.as_str(), p.name))
+    let origin = format!("presets/{}/{}.yaml", p.db.as_str(), p.name);
+    Values::from_yaml(p.yaml, &origin).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// The database's defaults.
@@ -135,15 +126,6 @@ mod tests {
                     path.display()
                 );
             }
-        }
-    }
-
-    #[test]
-    fn the_json_a_run_reads_holds_the_values_of_the_yaml() {
-        for p in PRESETS {
-            let origin = format!("presets/{}/{}.yaml", p.db.as_str(), p.name);
-            let from_yaml = Values::from_yaml(p.yaml, &origin).unwrap();
-            assert_eq!(parse(p), from_yaml, "{origin}");
         }
     }
 
