@@ -16,7 +16,6 @@ pub mod spec;
 pub mod templates;
 pub mod tls;
 pub mod values;
-pub mod yaml;
 
 use std::io::Write;
 

@@ -6,4 +6,4 @@ mod harness;
 mod invariants;
 mod mongodb_scripts;
 mod presets;
-mod yaml_emitter;
+mod yaml_output;
