@@ -16,7 +16,6 @@ pub mod resolve;
 pub mod settings;
 pub mod templates;
 pub mod tls;
-pub mod yaml;
 
 use std::io::Write;
 

@@ -1,3 +1,5 @@
+//! `sts-gen`: parse the command line, run it, and map the result to an exit code.
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

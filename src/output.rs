@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use serde::Serialize;
 
 use crate::k8s::Manifest;
 
@@ -43,20 +44,38 @@ pub fn command_line(words: &[String]) -> String {
         .join(" ")
 }
 
-/// One object as YAML (no leading `---`).
-pub fn to_yaml(doc: &Manifest) -> Result<String> {
+/// `value` as one YAML document (no leading `---`), written as every YAML file sts-gen writes.
+pub fn to_yaml<T: Serialize>(value: &T) -> Result<String> {
     let mut out = String::new();
-    append_yaml(&mut out, doc)?;
+    serde_saphyr::to_fmt_writer_with_options(&mut out, value, yaml_options())?;
     Ok(out)
 }
 
-/// Append one object as YAML (no leading `---`) to `out`. Our own emitter writes exactly what
-/// serde-saphyr writes with `folded_wrap_chars = usize::MAX` (never fold long lines; multi-line
-/// strings are `|` blocks), several times faster; tests/integration/invariants.rs compares the
-/// two over every output of the test matrix.
+/// How sts-gen writes YAML: serde-saphyr's block style (2-space indentation, compact
+/// sequences, `{}`/`[]` for empty collections, fields in the order of the types, maps sorted),
+/// and:
+/// - YAML 1.1 rules for quoting (`yaml_12: false`): every string that a YAML 1.1 or 1.2 reader
+///   could take for something else (`yes`, `on`, `y`, `0777`, `1e3`, `1:30`, `~`, `null`,
+///   `true`, numbers) is quoted, so it reads back as the same string;
+/// - multi-line strings (scripts, configuration files) as `|` literal blocks
+///   (`prefer_block_scalars`), and long lines never folded into `>` blocks
+///   (`folded_wrap_chars`).
+fn yaml_options() -> serde_saphyr::SerializerOptions {
+    serde_saphyr::ser_options! {
+        yaml_12: false,
+        prefer_block_scalars: true,
+        folded_wrap_chars: usize::MAX,
+    }
+}
+
+/// Append one object as YAML (no leading `---`) to `out`; on error `out` is left as it was.
 fn append_yaml(out: &mut String, doc: &Manifest) -> Result<()> {
-    crate::yaml::append(out, doc)
-        .with_context(|| format!("serialising {} {}", doc.kind(), doc.name()))
+    let start = out.len();
+    let result = serde_saphyr::to_fmt_writer_with_options(out, doc, yaml_options());
+    if result.is_err() {
+        out.truncate(start);
+    }
+    result.with_context(|| format!("serialising {} {}", doc.kind(), doc.name()))
 }
 
 /// Room for a typical object (4-5 KB of YAML on average; ConfigMaps of scripts are larger), so

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::model::parts::{BACKUPS_DIR, mount, volumes};
 use crate::model::{Names, Parts, PasswordSource, Spec};
 use crate::settings::{KeyName, Setting};
-use crate::templates::{self, file_name};
+pub use crate::templates::render_files;
 
 /// Declares the engine modules and the registry from one list: a new database is one line.
 macro_rules! registry {
@@ -102,14 +102,6 @@ pub trait Database: Debug + Send + Sync {
     }
     /// The database's parts for `spec`.
     fn parts(&self, spec: &Spec) -> Result<Parts>;
-}
-
-/// Renders templates into ConfigMap data: file name (the ID's last part) → contents.
-pub fn render_files<C: Serialize>(ids: &[&str], ctx: &C) -> Result<BTreeMap<String, String>> {
-    let ctx = templates::context(ctx)?;
-    ids.iter()
-        .map(|id| Ok((file_name(id).to_owned(), templates::render(id, &ctx)?)))
-        .collect()
 }
 
 /// What `_partials/backup.sh` reads from a template context (`backup`).

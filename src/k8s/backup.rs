@@ -97,7 +97,7 @@ pub fn s3_scripts(spec: &Spec, parts: &Parts) -> anyhow::Result<BTreeMap<String,
         prefix: &'a str,
     }
     match &spec.backup_s3 {
-        Some(s3) if !parts.backups.through_api() => crate::engine::render_files(
+        Some(s3) if !parts.backups.through_api() => crate::templates::render_files(
             &["_s3/s3.sh"],
             &Context {
                 dir: BACKUPS_DIR,

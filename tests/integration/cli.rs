@@ -314,7 +314,7 @@ fn closed_pipe_is_not_an_error() {
 
 #[test]
 fn a_closed_stdout_is_not_an_error() {
-    // As with std's own start-up (main.rs replaces it): `sts-gen … >&-` succeeds quietly.
+    // std's start-up opens a closed stdout on /dev/null: `sts-gen … >&-` succeeds quietly.
     let out = std::process::Command::new("sh")
         .args(["-c", r#"exec "$0" mysql --existing-secret s >&-"#])
         .arg(env!("CARGO_BIN_EXE_sts-gen"))

@@ -7,4 +7,4 @@ mod invariants;
 mod layers;
 mod mongodb_scripts;
 mod presets;
-mod yaml_emitter;
+mod yaml_output;

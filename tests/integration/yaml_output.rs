@@ -1,7 +1,8 @@
-//! Our YAML emitter (src/yaml.rs) on hostile strings: wherever a string can sit in our objects
-//! (mapping value, mapping key, sequence item, map inside a sequence, deep nesting), the YAML
-//! reads back with serde-saphyr into the same k8s-openapi value, and is byte for byte what
-//! serde-saphyr itself writes.
+//! The YAML sts-gen writes (`output::to_yaml`: serde-saphyr with our options) on hostile
+//! strings: wherever a string can sit in our objects (mapping value, mapping key, sequence item,
+//! map inside a sequence, deep nesting), the YAML reads back into the same k8s-openapi value, and
+//! into the same strings when read untyped; words a YAML 1.1 or 1.2 reader could take for
+//! something else are quoted; scripts are `|` blocks whose long lines are never folded.
 
 use std::collections::BTreeMap;
 
@@ -246,19 +247,24 @@ fn generated(count: usize) -> Vec<String> {
         .collect()
 }
 
-fn saphyr<T: Serialize>(value: &T) -> String {
-    let mut options = serde_saphyr::SerializerOptions::default();
-    options.folded_wrap_chars = usize::MAX;
-    serde_saphyr::to_string_with_options(value, options).unwrap()
-}
-
-/// Ours equals serde-saphyr's, and reads back into the same value.
-fn check<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(what: &str, value: &T) {
-    let ours = sts_gen::yaml::to_string(value).unwrap();
-    assert_eq!(ours, saphyr(value), "{what}: differs from serde-saphyr");
-    let back: T = serde_saphyr::from_str(&ours)
-        .unwrap_or_else(|e| panic!("{what}: does not read back: {e}\n{ours}"));
-    assert_eq!(&back, value, "{what}: reads back differently from\n{ours}");
+/// Written as sts-gen writes YAML, `value` reads back equal: typed, and untyped (every string
+/// is still a string, every number a number).
+fn check<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
+    what: &str,
+    value: &T,
+) -> String {
+    let yaml = sts_gen::output::to_yaml(value).unwrap();
+    let back: T = serde_saphyr::from_str(&yaml)
+        .unwrap_or_else(|e| panic!("{what}: does not read back: {e}\n{yaml}"));
+    assert_eq!(&back, value, "{what}: reads back differently from\n{yaml}");
+    let untyped: serde_json::Value = serde_saphyr::from_str(&yaml)
+        .unwrap_or_else(|e| panic!("{what}: does not read back untyped: {e}\n{yaml}"));
+    assert_eq!(
+        untyped,
+        serde_json::to_value(value).unwrap(),
+        "{what}: reads back untyped differently from\n{yaml}"
+    );
+    yaml
 }
 
 fn config_map(s: &str) -> ConfigMap {
@@ -304,7 +310,7 @@ fn pod_spec(s: &str) -> PodSpec {
 }
 
 #[test]
-fn nasty_strings_read_back_and_match_serde_saphyr() {
+fn nasty_strings_read_back() {
     for s in NASTY {
         check(&format!("ConfigMap {s:?}"), &config_map(s));
         check(&format!("PodSpec {s:?}"), &pod_spec(s));
@@ -322,7 +328,7 @@ fn nasty_strings_read_back_and_match_serde_saphyr() {
 }
 
 #[test]
-fn generated_strings_read_back_and_match_serde_saphyr() {
+fn generated_strings_read_back() {
     for s in generated(4000) {
         check(&format!("ConfigMap {s:?}"), &config_map(&s));
     }
@@ -332,7 +338,7 @@ fn generated_strings_read_back_and_match_serde_saphyr() {
 }
 
 #[test]
-fn scalars_and_empty_collections_match_serde_saphyr() {
+fn scalars_and_empty_collections_read_back() {
     check("empty map", &BTreeMap::<String, String>::new());
     check("empty list", &Vec::<String>::new());
     check("ints", &vec![0i64, -1, i64::MIN, i64::MAX]);
@@ -358,4 +364,103 @@ fn scalars_and_empty_collections_match_serde_saphyr() {
         }),
     );
     check("options", &vec![Some(1), None]);
+}
+
+/// Words that YAML 1.1 (Kubernetes' reader, PyYAML) or YAML 1.2 would read as something other
+/// than a string when plain.
+const AMBIGUOUS: &[&str] = &[
+    "yes",
+    "Yes",
+    "YES",
+    "no",
+    "No",
+    "on",
+    "On",
+    "OFF",
+    "off",
+    "y",
+    "Y",
+    "n",
+    "N",
+    "true",
+    "True",
+    "FALSE",
+    "false",
+    "null",
+    "Null",
+    "NULL",
+    "~",
+    "",
+    "0777",
+    "017",
+    "0o17",
+    "0x1F",
+    "0b101",
+    "1e3",
+    "1E+3",
+    "-1.5e-3",
+    "1.",
+    ".5",
+    "2",
+    "-2",
+    "+2",
+    "1_000",
+    "1:30",
+    "190:20:30",
+    ".inf",
+    "-.Inf",
+    ".NaN",
+    "2001-12-14",
+    "2001-12-14t21:59:43.10-05:00",
+    "<<",
+    "=",
+];
+
+#[test]
+fn ambiguous_words_are_quoted() {
+    for &word in AMBIGUOUS {
+        for (what, yaml, prefix) in [
+            ("mapping value", check(word, &config_map(word)), "  k: "),
+            ("sequence item", check(word, &vec![word.to_owned()]), "- "),
+            ("document", check(word, &word.to_owned()), ""),
+        ] {
+            let line = yaml
+                .lines()
+                .find_map(|l| l.strip_prefix(prefix))
+                .unwrap_or_else(|| panic!("{word:?} as a {what}: no line {prefix:?} in\n{yaml}"));
+            assert!(
+                line.starts_with('\'') || line.starts_with('"'),
+                "{word:?} as a {what} is not quoted:\n{yaml}"
+            );
+        }
+    }
+}
+
+#[test]
+fn scripts_are_literal_blocks_and_long_lines_are_not_folded() {
+    let long = format!("echo{}", " word".repeat(60));
+    for script in [
+        format!("#!/bin/sh\nset -eu\n{long}\n"),
+        format!("#!/bin/sh\n{long}"),
+        "[mysqld]\nlog_bin = ON\nport = 3306\n\n".to_owned(),
+    ] {
+        let yaml = check("script", &config_map(&script));
+        let block = yaml
+            .lines()
+            .find_map(|l| l.strip_prefix("  k: "))
+            .unwrap_or_else(|| panic!("no data line in\n{yaml}"));
+        assert!(block.starts_with('|'), "not a literal block:\n{yaml}");
+        for line in script.lines().filter(|l| !l.is_empty()) {
+            assert!(
+                yaml.contains(&format!("\n    {line}\n")),
+                "{line:?} not kept whole in\n{yaml}"
+            );
+        }
+    }
+    // A long line on its own (an annotation, a command's argument) stays on one line too.
+    let yaml = check("long line", &config_map(&long));
+    assert!(
+        yaml.contains(&format!("\n  k: {long}\n")),
+        "long line folded:\n{yaml}"
+    );
 }
