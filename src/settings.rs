@@ -121,7 +121,7 @@ pub const COMMON: &[Setting] = &[
         "preset",
         "NAME",
         Kind::Text,
-        "Preset to start from (see `sts-gen list`) [default: none, the database's defaults]",
+        "Preset to start from (see `sts-gen list`); unset: the database's defaults alone",
     ),
     setting(
         "storage.size",

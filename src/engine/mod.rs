@@ -180,4 +180,41 @@ mod tests {
             }
         }
     }
+
+    /// The folders under `root` that belong to a database (`_partials/` and the like are shared).
+    fn folders(root: &str) -> std::collections::BTreeSet<String> {
+        std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(root))
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_type().unwrap().is_dir())
+            .map(|e| e.file_name().into_string().unwrap())
+            .filter(|n| !n.starts_with('_'))
+            .collect()
+    }
+
+    /// A database is its engine's files, `templates/<dir>/`, `presets/<name>/` and one line in
+    /// the registry: nothing else lists the databases, so the three must agree.
+    #[test]
+    fn the_registry_agrees_with_templates_and_presets() {
+        let names: std::collections::BTreeSet<String> =
+            ENGINES.iter().map(|e| e.name().to_owned()).collect();
+        assert_eq!(folders("presets"), names, "presets/<database>/ per engine");
+        let used: std::collections::BTreeSet<String> =
+            ENGINES.iter().map(|e| e.templates().to_owned()).collect();
+        assert_eq!(folders("templates"), used, "templates/<dir>/ per engine");
+        for e in ENGINES {
+            assert!(
+                crate::presets::text(e.name(), crate::presets::DEFAULTS).is_some(),
+                "presets/{}/default.yaml",
+                e.name()
+            );
+            assert!(
+                crate::templates::ids()
+                    .iter()
+                    .any(|id| id.starts_with(&format!("{}/", e.templates()))),
+                "templates/{}/ has templates",
+                e.templates()
+            );
+        }
+    }
 }

@@ -4,6 +4,8 @@
 //! `mongodump --oplog` archives of a secondary; a restore loads one into pod 0's empty volume
 //! (init-data with `RESTORE_FROM`), from which the sidecar initiates a new set.
 
+use std::collections::BTreeMap;
+
 use anyhow::{Result, ensure};
 use k8s_openapi::api::core::v1::{Container, EnvVar, Probe, VolumeMount};
 use serde::{Deserialize, Serialize};
@@ -228,6 +230,34 @@ impl Database for Options {
     }
 
     fn parts(&self, spec: &Spec) -> Result<Parts> {
+        let (config, scripts) = self.files(spec)?;
+        let image = &spec.image.reference;
+        Ok(Parts {
+            ports: vec![PORT],
+            config,
+            scripts,
+            // init-data last, so that the restore Job runs it with RESTORE_FROM (see
+            // init-data.sh): it sees the whole volume, where a restore is built beside mongod's
+            // `db` directory and renamed into place.
+            init_containers: vec![init_keyfile(image), init_data(image)],
+            containers: vec![server(image), replica_set_sidecar(image)],
+            volumes: vec![empty_dir(KEYFILE, Some("Memory")), empty_dir(TMP, None)],
+            user_id: MONGODB_UID,
+            // Every member must be able to start (and answer pod 0) before any is Ready: with
+            // ordered start, a member that cannot become secondary alone would block the others.
+            topology: Topology::Elected {
+                max_unavailable: max_unavailable(spec.replicas),
+            },
+            backups: Backups::Copy {
+                container: backup(spec),
+            },
+        })
+    }
+}
+
+impl Options {
+    /// mongod.conf, and the scripts this set runs.
+    fn files(&self, spec: &Spec) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>)> {
         let ctx = Context {
             set: SetContext::of(spec),
             port: PORT.number,
@@ -244,138 +274,151 @@ impl Database for Options {
         if spec.backup.is_some() {
             scripts.extend(render_files(&BACKUP_SCRIPT_IDS, &ctx)?);
         }
-
-        let image = spec.image.reference.clone();
-        let home = EnvVar {
-            name: "HOME".into(),
-            value: Some("/tmp".into()),
-            ..Default::default()
-        };
-        let init_keyfile = Container {
-            name: "init-keyfile".into(),
-            image: Some(image.clone()),
-            command: Some(vec![
-                "bash".into(),
-                format!("{}/init-keyfile.sh", PATHS.scripts),
-            ]),
-            volume_mounts: Some(vec![
-                mount(volumes::SCRIPTS, PATHS.scripts, true),
-                mount(volumes::CREDENTIALS, PATHS.credentials, true),
-                mount(KEYFILE, PATHS.keyfile_dir, false),
-            ]),
-            ..Default::default()
-        };
-        // Last, so that the restore Job runs it with RESTORE_FROM (see init-data.sh): it sees the
-        // whole volume, where a restore is built beside mongod's `db` directory and renamed into
-        // place.
-        let init_data = Container {
-            name: "init-data".into(),
-            image: Some(image.clone()),
-            command: Some(vec![
-                "bash".into(),
-                format!("{}/init-data.sh", PATHS.scripts),
-            ]),
-            env: Some(vec![home.clone()]),
-            volume_mounts: Some(vec![
-                mount(volumes::DATA, PATHS.volume, false),
-                mount(volumes::SCRIPTS, PATHS.scripts, true),
-                mount(volumes::CREDENTIALS, PATHS.credentials, true),
-                mount(TMP, "/tmp", false),
-            ]),
-            ..Default::default()
-        };
-        let mongod = Container {
-            name: "mongod".into(),
-            image: Some(image.clone()),
-            command: Some(vec![
-                "mongod".into(),
-                "--config".into(),
-                format!("{}/mongod.conf", PATHS.config_dir),
-            ]),
-            env: Some(vec![home.clone()]),
-            ports: Some(vec![PORT.container_port()]),
-            volume_mounts: Some(vec![
-                VolumeMount {
-                    sub_path: Some("db".into()),
-                    ..mount(volumes::DATA, PATHS.dbpath, false)
-                },
-                mount(volumes::CONFIG, PATHS.config_dir, true),
-                mount(volumes::SCRIPTS, PATHS.scripts, true),
-                mount(KEYFILE, PATHS.keyfile_dir, true),
-                mount(TMP, "/tmp", false),
-            ]),
-            // A TCP check costs nothing; mongosh (a Node.js process) is kept for readiness only.
-            // Startup allows 10 minutes for WiredTiger recovery after a crash.
-            startup_probe: Some(Probe {
-                period_seconds: Some(10),
-                failure_threshold: Some(60),
-                ..tcp(PORT.name)
-            }),
-            liveness_probe: Some(Probe {
-                period_seconds: Some(10),
-                timeout_seconds: Some(5),
-                failure_threshold: Some(6),
-                ..tcp(PORT.name)
-            }),
-            readiness_probe: Some(Probe {
-                period_seconds: Some(10),
-                timeout_seconds: Some(10),
-                failure_threshold: Some(3),
-                ..exec(&[
-                    "mongosh",
-                    "--quiet",
-                    "--norc",
-                    "--file",
-                    &format!("{}/readiness.js", PATHS.scripts),
-                ])
-            }),
-            ..Default::default()
-        };
-        let sidecar = Container {
-            name: "replica-set".into(),
-            image: Some(image),
-            command: Some(vec![
-                "bash".into(),
-                format!("{}/replica-set.sh", PATHS.scripts),
-            ]),
-            volume_mounts: Some(vec![
-                mount(volumes::SCRIPTS, PATHS.scripts, true),
-                mount(volumes::CREDENTIALS, PATHS.credentials, true),
-                mount(TMP, "/tmp", false),
-            ]),
-            // mongosh runs briefly every few seconds; it needs far less than mongod.
-            resources: Some(small_resources("10m", "64Mi", "256Mi")),
-            ..Default::default()
-        };
-
-        // Voluntary disruptions may take down only as many pods as the voting majority can lose.
-        let voting = spec.replicas.min(MAX_VOTING);
-        Ok(Parts {
-            ports: vec![PORT],
-            config,
-            scripts,
-            init_containers: vec![init_keyfile, init_data],
-            containers: vec![mongod, sidecar],
-            volumes: vec![empty_dir(KEYFILE, Some("Memory")), empty_dir(TMP, None)],
-            user_id: MONGODB_UID,
-            // Every member must be able to start (and answer pod 0) before any is Ready: with
-            // ordered start, a member that cannot become secondary alone would block the others.
-            topology: Topology::Elected {
-                max_unavailable: ((voting - 1) / 2) as i32,
-            },
-            // mongodump streams documents into a gzip archive; mongosh (Node.js) checks members.
-            backups: Backups::Copy { container: backup_container(
-                spec,
-                PATHS.scripts,
-                PATHS.credentials,
-                small_resources("100m", "128Mi", "512Mi"),
-            )
-            .map(|c| Container {
-                env: Some(vec![home]),
-                ..c
-            }) },
-        })
+        Ok((config, scripts))
     }
+}
+
+/// Voluntary disruptions may take down only as many pods as the voting majority can lose.
+fn max_unavailable(replicas: u32) -> i32 {
+    let voting = replicas.min(MAX_VOTING);
+    ((voting - 1) / 2) as i32
+}
+
+/// `HOME=/tmp` for the containers that run mongosh or the database tools, which write under
+/// `$HOME` (the root file system is read-only).
+fn home() -> EnvVar {
+    EnvVar {
+        name: "HOME".into(),
+        value: Some("/tmp".into()),
+        ..Default::default()
+    }
+}
+
+/// init-keyfile copies the key file from the Secret into a memory-backed emptyDir, readable by
+/// mongod only (mongod refuses a group-readable one).
+fn init_keyfile(image: &str) -> Container {
+    Container {
+        name: "init-keyfile".into(),
+        image: Some(image.to_owned()),
+        command: Some(vec![
+            "bash".into(),
+            format!("{}/init-keyfile.sh", PATHS.scripts),
+        ]),
+        volume_mounts: Some(vec![
+            mount(volumes::SCRIPTS, PATHS.scripts, true),
+            mount(volumes::CREDENTIALS, PATHS.credentials, true),
+            mount(KEYFILE, PATHS.keyfile_dir, false),
+        ]),
+        ..Default::default()
+    }
+}
+
+/// init-data prepares the volume before mongod starts; with `RESTORE_FROM` (the restore Job) it
+/// loads a backup into it. It mounts the whole volume, not only mongod's `db` directory.
+fn init_data(image: &str) -> Container {
+    Container {
+        name: "init-data".into(),
+        image: Some(image.to_owned()),
+        command: Some(vec![
+            "bash".into(),
+            format!("{}/init-data.sh", PATHS.scripts),
+        ]),
+        env: Some(vec![home()]),
+        volume_mounts: Some(vec![
+            mount(volumes::DATA, PATHS.volume, false),
+            mount(volumes::SCRIPTS, PATHS.scripts, true),
+            mount(volumes::CREDENTIALS, PATHS.credentials, true),
+            mount(TMP, "/tmp", false),
+        ]),
+        ..Default::default()
+    }
+}
+
+/// The database container: mongod on mongod.conf, with its dbpath the volume's `db` directory.
+fn server(image: &str) -> Container {
+    Container {
+        name: "mongod".into(),
+        image: Some(image.to_owned()),
+        command: Some(vec![
+            "mongod".into(),
+            "--config".into(),
+            format!("{}/mongod.conf", PATHS.config_dir),
+        ]),
+        env: Some(vec![home()]),
+        ports: Some(vec![PORT.container_port()]),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                sub_path: Some("db".into()),
+                ..mount(volumes::DATA, PATHS.dbpath, false)
+            },
+            mount(volumes::CONFIG, PATHS.config_dir, true),
+            mount(volumes::SCRIPTS, PATHS.scripts, true),
+            mount(KEYFILE, PATHS.keyfile_dir, true),
+            mount(TMP, "/tmp", false),
+        ]),
+        // A TCP check costs nothing; mongosh (a Node.js process) is kept for readiness only.
+        // Startup allows 10 minutes for WiredTiger recovery after a crash.
+        startup_probe: Some(Probe {
+            period_seconds: Some(10),
+            failure_threshold: Some(60),
+            ..tcp(PORT.name)
+        }),
+        liveness_probe: Some(Probe {
+            period_seconds: Some(10),
+            timeout_seconds: Some(5),
+            failure_threshold: Some(6),
+            ..tcp(PORT.name)
+        }),
+        readiness_probe: Some(Probe {
+            period_seconds: Some(10),
+            timeout_seconds: Some(10),
+            failure_threshold: Some(3),
+            ..exec(&[
+                "mongosh",
+                "--quiet",
+                "--norc",
+                "--file",
+                &format!("{}/readiness.js", PATHS.scripts),
+            ])
+        }),
+        ..Default::default()
+    }
+}
+
+/// The `replica-set` sidecar: keeps this pod a member (initiates the set on pod 0, adds the
+/// others through the primary) with one idempotent reconciliation step every few seconds.
+fn replica_set_sidecar(image: &str) -> Container {
+    Container {
+        name: "replica-set".into(),
+        image: Some(image.to_owned()),
+        command: Some(vec![
+            "bash".into(),
+            format!("{}/replica-set.sh", PATHS.scripts),
+        ]),
+        volume_mounts: Some(vec![
+            mount(volumes::SCRIPTS, PATHS.scripts, true),
+            mount(volumes::CREDENTIALS, PATHS.credentials, true),
+            mount(TMP, "/tmp", false),
+        ]),
+        // mongosh runs briefly every few seconds; it needs far less than mongod.
+        resources: Some(small_resources("10m", "64Mi", "256Mi")),
+        ..Default::default()
+    }
+}
+
+/// The backup CronJob's container: mongodump streams documents into a gzip archive; mongosh
+/// (Node.js) checks members.
+fn backup(spec: &Spec) -> Option<Container> {
+    backup_container(
+        spec,
+        PATHS.scripts,
+        PATHS.credentials,
+        small_resources("100m", "128Mi", "512Mi"),
+    )
+    .map(|c| Container {
+        env: Some(vec![home()]),
+        ..c
+    })
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@
 //! the identity, the bootstrap and every decision of init-data are the same code for both; a
 //! `Flavor` holds what differs, and the templates branch on it only where the servers differ.
 
+use std::collections::BTreeMap;
+
 use anyhow::{Result, ensure};
 use k8s_openapi::api::core::v1::{Container, Probe, VolumeMount};
 use serde::{Deserialize, Serialize};
@@ -342,22 +344,46 @@ struct MysqlSet {
 
 impl Database for MysqlSet {
     fn parts(&self, spec: &Spec) -> Result<Parts> {
-        let f = &self.flavor;
-        let ctx = context(f, spec, &self.options);
-        let config = render_files(&["mysql/my.cnf"], &ctx)?;
-        let mut scripts = render_files(&SCRIPT_IDS, &ctx)?;
-        if f.clone_server {
-            scripts.extend(render_files(&[CLONE_SERVER_SCRIPT], &ctx)?);
+        let (config, scripts) = self.files(spec)?;
+        let image = &spec.image.reference;
+        let mut containers = vec![self.server(image)];
+        if self.flavor.clone_server {
+            containers.push(clone_server(image));
         }
-        if spec.backup.is_some() {
-            scripts.extend(render_files(&["mysql/backup.sh"], &ctx)?);
-        }
+        Ok(Parts {
+            ports: vec![PORT],
+            config,
+            scripts,
+            init_containers: init_containers(image),
+            containers,
+            volumes: vec![
+                empty_dir(CONF, None),
+                empty_dir(RUN, Some("Memory")),
+                empty_dir(TMP, None),
+            ],
+            user_id: MYSQL_UID,
+            // Pod N clones a running N-1 on its first start; no quorum: one pod at a time
+            // may be disrupted and the others keep serving.
+            topology: Topology::PrimaryReplicas,
+            backups: Backups::Copy {
+                container: self.backup_container(spec),
+            },
+        })
+    }
+}
 
-        let image = spec.image.reference.clone();
-        let script = |name: &str| vec!["bash".to_owned(), format!("{}/{name}", PATHS.scripts_dir)];
-        let init_config = Container {
+/// `bash /scripts/<name>`.
+fn script(name: &str) -> Vec<String> {
+    vec!["bash".to_owned(), format!("{}/{name}", PATHS.scripts_dir)]
+}
+
+/// init-config writes the pod's my.cnf (identity from the ordinal); init-data prepares the data
+/// directory: initialises pod 0, clones a peer into a new replica, wires replication.
+fn init_containers(image: &str) -> Vec<Container> {
+    vec![
+        Container {
             name: "init-config".into(),
-            image: Some(image.clone()),
+            image: Some(image.to_owned()),
             command: Some(script("init-config.sh")),
             volume_mounts: Some(vec![
                 mount(volumes::CONFIG, PATHS.config_dir, true),
@@ -365,10 +391,10 @@ impl Database for MysqlSet {
                 mount(CONF, PATHS.conf_dir, false),
             ]),
             ..Default::default()
-        };
-        let init_data = Container {
+        },
+        Container {
             name: "init-data".into(),
-            image: Some(image.clone()),
+            image: Some(image.to_owned()),
             command: Some(script("init-data.sh")),
             volume_mounts: Some(vec![
                 mount(volumes::DATA, PATHS.volume, false),
@@ -379,7 +405,74 @@ impl Database for MysqlSet {
                 mount(TMP, "/tmp", false),
             ]),
             ..Default::default()
-        };
+        },
+    ]
+}
+
+/// The running server's view: its data directory, socket directory and configuration (the
+/// clone-server sidecar reads the same).
+fn server_mounts() -> Vec<VolumeMount> {
+    vec![
+        VolumeMount {
+            sub_path: Some(PATHS.datadir_subpath.into()),
+            ..mount(volumes::DATA, PATHS.datadir, false)
+        },
+        mount(volumes::SCRIPTS, PATHS.scripts_dir, true),
+        mount(volumes::CREDENTIALS, PATHS.credentials, true),
+        mount(CONF, PATHS.conf_dir, true),
+        mount(RUN, "/var/run/mysqld", false),
+        mount(TMP, "/tmp", false),
+    ]
+}
+
+/// MariaDB's sidecar: serves this pod's data as a mariadb-backup stream to a peer that proves it
+/// holds the clone password; reads the data directory and the server's socket.
+fn clone_server(image: &str) -> Container {
+    Container {
+        name: "clone-server".into(),
+        image: Some(image.to_owned()),
+        command: Some(script("clone-server.sh")),
+        ports: Some(vec![CLONE_PORT.container_port()]),
+        volume_mounts: Some(server_mounts()),
+        // Idle but for a clone: copying files needs little memory (the stream is not
+        // buffered); the new replica prepares the backup with its own.
+        resources: Some(small_resources("10m", "64Mi", "512Mi")),
+        // Pod N+1 clones from this pod only once the pod is Ready: listening included. Not a
+        // TCP probe: while a clone runs, socat accepts nothing (one at a time), so probe
+        // connections would queue up, fail, and turn the donor not Ready. The kernel's
+        // socket table says whether the port listens (state 0A) without connecting.
+        readiness_probe: Some(Probe {
+            period_seconds: Some(10),
+            ..exec(&[
+                "grep",
+                "-q",
+                &format!(":{:04X} 00000000:0000 0A", CLONE_PORT.number),
+                "/proc/net/tcp",
+            ])
+        }),
+        ..Default::default()
+    }
+}
+
+impl MysqlSet {
+    /// The shared my.cnf, and the scripts this set runs.
+    fn files(&self, spec: &Spec) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>)> {
+        let ctx = context(&self.flavor, spec, &self.options);
+        let config = render_files(&["mysql/my.cnf"], &ctx)?;
+        let mut scripts = render_files(&SCRIPT_IDS, &ctx)?;
+        if self.flavor.clone_server {
+            scripts.extend(render_files(&[CLONE_SERVER_SCRIPT], &ctx)?);
+        }
+        if spec.backup.is_some() {
+            scripts.extend(render_files(&["mysql/backup.sh"], &ctx)?);
+        }
+        Ok((config, scripts))
+    }
+
+    /// The database container: the server on the pod's my.cnf, pinged for liveness, Ready when
+    /// readiness.sh says it serves (a replica: replicating).
+    fn server(&self, image: &str) -> Container {
+        let f = &self.flavor;
         let defaults = format!("--defaults-file={}", PATHS.conf_file);
         let ping_argv: Vec<&str> = [f.admin, defaults.as_str()]
             .into_iter()
@@ -387,29 +480,10 @@ impl Database for MysqlSet {
             .chain(["ping"])
             .collect();
         let ping = || exec(&ping_argv);
-        // The running server's view: its data directory, socket directory and configuration
-        // (the clone-server sidecar reads the same).
-        let server_mounts = || {
-            vec![
-                VolumeMount {
-                    sub_path: Some(PATHS.datadir_subpath.into()),
-                    ..mount(volumes::DATA, PATHS.datadir, false)
-                },
-                mount(volumes::SCRIPTS, PATHS.scripts_dir, true),
-                mount(volumes::CREDENTIALS, PATHS.credentials, true),
-                mount(CONF, PATHS.conf_dir, true),
-                mount(RUN, "/var/run/mysqld", false),
-                mount(TMP, "/tmp", false),
-            ]
-        };
-        let mut containers = Vec::new();
-        let mysql = Container {
+        Container {
             name: f.name.into(),
-            image: Some(image.clone()),
-            command: Some(vec![
-                f.server.into(),
-                format!("--defaults-file={}", PATHS.conf_file),
-            ]),
+            image: Some(image.to_owned()),
+            command: Some(vec![f.server.into(), defaults.clone()]),
             ports: Some(vec![PORT.container_port()]),
             volume_mounts: Some(server_mounts()),
             // Crash recovery of a large buffer pool can take minutes: up to 15 before liveness.
@@ -433,60 +507,9 @@ impl Database for MysqlSet {
                 ..exec(&["bash", &format!("{}/readiness.sh", PATHS.scripts_dir)])
             }),
             ..Default::default()
-        };
-        containers.push(mysql);
-        if f.clone_server {
-            // Serves this pod's data as a mariadb-backup stream to a peer that proves it holds
-            // the clone password; reads the data directory and the server's socket.
-            containers.push(Container {
-                name: "clone-server".into(),
-                image: Some(image),
-                command: Some(script("clone-server.sh")),
-                ports: Some(vec![CLONE_PORT.container_port()]),
-                volume_mounts: Some(server_mounts()),
-                // Idle but for a clone: copying files needs little memory (the stream is not
-                // buffered); the new replica prepares the backup with its own.
-                resources: Some(small_resources("10m", "64Mi", "512Mi")),
-                // Pod N+1 clones from this pod only once the pod is Ready: listening included. Not a
-                // TCP probe: while a clone runs, socat accepts nothing (one at a time), so probe
-                // connections would queue up, fail, and turn the donor not Ready. The kernel's
-                // socket table says whether the port listens (state 0A) without connecting.
-                readiness_probe: Some(Probe {
-                    period_seconds: Some(10),
-                    ..exec(&[
-                        "grep",
-                        "-q",
-                        &format!(":{:04X} 00000000:0000 0A", CLONE_PORT.number),
-                        "/proc/net/tcp",
-                    ])
-                }),
-                ..Default::default()
-            });
         }
-
-        Ok(Parts {
-            ports: vec![PORT],
-            config,
-            scripts,
-            init_containers: vec![init_config, init_data],
-            containers,
-            volumes: vec![
-                empty_dir(CONF, None),
-                empty_dir(RUN, Some("Memory")),
-                empty_dir(TMP, None),
-            ],
-            user_id: MYSQL_UID,
-            // Pod N clones a running N-1 on its first start; no quorum: one pod at a time
-            // may be disrupted and the others keep serving.
-            topology: Topology::PrimaryReplicas,
-            backups: Backups::Copy {
-                container: self.backup_container(spec),
-            },
-        })
     }
-}
 
-impl MysqlSet {
     /// MariaDB: unpacking the stream needs little; preparing it applies the copied redo log
     /// with mariadb-backup's default 100M buffer. MySQL: the throw-away recipient server (a 128M
     /// buffer pool, performance_schema, log buffers) needs about 500M; the clone streams to disk.

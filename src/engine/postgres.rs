@@ -2,6 +2,8 @@
 //! standby cloned with `pg_basebackup` from a running peer and streaming from pod 0 as a
 //! dedicated replication role (scram-sha-256).
 
+use std::collections::BTreeMap;
+
 use anyhow::{Result, ensure};
 use k8s_openapi::api::core::v1::{Container, EnvVar, Lifecycle, LifecycleHandler, Probe};
 use serde::{Deserialize, Serialize};
@@ -149,6 +151,28 @@ impl Engine for Postgres {
 
 impl Database for Options {
     fn parts(&self, spec: &Spec) -> Result<Parts> {
+        let (config, scripts) = self.files(spec)?;
+        let image = &spec.image.reference;
+        Ok(Parts {
+            ports: vec![PORT],
+            config,
+            scripts,
+            init_containers: vec![init_data(image)],
+            containers: vec![server(image)],
+            volumes: vec![empty_dir(RUN, Some("Memory")), empty_dir(TMP, None)],
+            user_id: POSTGRES_UID,
+            // Pod N clones a running N-1 on its first start.
+            topology: Topology::PrimaryReplicas,
+            backups: Backups::Copy {
+                container: backup(spec),
+            },
+        })
+    }
+}
+
+impl Options {
+    /// postgresql.conf and pg_hba.conf, and the scripts this set runs.
+    fn files(&self, spec: &Spec) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>)> {
         let ctx = Context {
             set: SetContext::of(spec),
             port: PORT.number,
@@ -168,95 +192,95 @@ impl Database for Options {
         if spec.backup.is_some() {
             scripts.extend(render_files(&["postgres/backup.sh"], &ctx)?);
         }
-
-        let image = spec.image.reference.clone();
-        let init_data = Container {
-            name: "init-data".into(),
-            image: Some(image.clone()),
-            command: Some(vec![
-                "bash".into(),
-                format!("{}/init-data.sh", PATHS.scripts),
-            ]),
-            volume_mounts: Some(vec![
-                mount(volumes::DATA, PATHS.volume, false),
-                mount(volumes::SCRIPTS, PATHS.scripts, true),
-                mount(volumes::CREDENTIALS, PATHS.credentials, true),
-                mount(TMP, "/tmp", false),
-            ]),
-            ..Default::default()
-        };
-        let ready = || exec(&["pg_isready", "--host", PATHS.socket_dir, "--port", "5432"]);
-        let postgres = Container {
-            name: "postgres".into(),
-            image: Some(image),
-            command: Some(vec![
-                "postgres".into(),
-                "-D".into(),
-                PATHS.pgdata.into(),
-                "-c".into(),
-                format!("config_file={}/postgresql.conf", PATHS.config_dir),
-            ]),
-            env: Some(vec![EnvVar {
-                name: "PGDATA".into(),
-                value: Some(PATHS.pgdata.into()),
-                ..Default::default()
-            }]),
-            ports: Some(vec![PORT.container_port()]),
-            volume_mounts: Some(vec![
-                mount(volumes::DATA, PATHS.volume, false),
-                mount(volumes::CONFIG, PATHS.config_dir, true),
-                mount(RUN, PATHS.socket_dir, false),
-                mount(TMP, "/tmp", false),
-            ]),
-            // SIGTERM is a "smart" shutdown that waits for every client; stop fast instead.
-            lifecycle: Some(Lifecycle {
-                pre_stop: Some(LifecycleHandler {
-                    exec: exec(&["pg_ctl", "stop", "--mode=fast", "--wait", "--timeout=60"]).exec,
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            // Crash recovery replays WAL: up to 15 minutes before liveness counts.
-            startup_probe: Some(Probe {
-                period_seconds: Some(10),
-                timeout_seconds: Some(5),
-                failure_threshold: Some(90),
-                ..ready()
-            }),
-            liveness_probe: Some(Probe {
-                period_seconds: Some(10),
-                timeout_seconds: Some(5),
-                failure_threshold: Some(6),
-                ..ready()
-            }),
-            // Accepting connections: the primary, or a standby that reached consistency.
-            readiness_probe: Some(Probe {
-                period_seconds: Some(5),
-                timeout_seconds: Some(5),
-                failure_threshold: Some(3),
-                ..ready()
-            }),
-            ..Default::default()
-        };
-        Ok(Parts {
-            ports: vec![PORT],
-            config,
-            scripts,
-            init_containers: vec![init_data],
-            containers: vec![postgres],
-            volumes: vec![empty_dir(RUN, Some("Memory")), empty_dir(TMP, None)],
-            user_id: POSTGRES_UID,
-            // Pod N clones a running N-1 on its first start.
-            topology: Topology::PrimaryReplicas,
-            // pg_basebackup streams and gzip compresses: little memory, some CPU.
-            backups: Backups::Copy {
-                container: backup_container(
-                    spec,
-                    PATHS.scripts,
-                    PATHS.credentials,
-                    small_resources("250m", "128Mi", "512Mi"),
-                ),
-            },
-        })
+        Ok((config, scripts))
     }
+}
+
+/// init-data makes sure the volume holds a data directory before postgres starts: initdb on
+/// pod 0, pg_basebackup from a running peer on a new standby, nothing when one is there.
+fn init_data(image: &str) -> Container {
+    Container {
+        name: "init-data".into(),
+        image: Some(image.to_owned()),
+        command: Some(vec![
+            "bash".into(),
+            format!("{}/init-data.sh", PATHS.scripts),
+        ]),
+        volume_mounts: Some(vec![
+            mount(volumes::DATA, PATHS.volume, false),
+            mount(volumes::SCRIPTS, PATHS.scripts, true),
+            mount(volumes::CREDENTIALS, PATHS.credentials, true),
+            mount(TMP, "/tmp", false),
+        ]),
+        ..Default::default()
+    }
+}
+
+/// The database container: postgres on the set's postgresql.conf, stopped fast, probed with
+/// pg_isready on its socket.
+fn server(image: &str) -> Container {
+    let ready = || exec(&["pg_isready", "--host", PATHS.socket_dir, "--port", "5432"]);
+    Container {
+        name: "postgres".into(),
+        image: Some(image.to_owned()),
+        command: Some(vec![
+            "postgres".into(),
+            "-D".into(),
+            PATHS.pgdata.into(),
+            "-c".into(),
+            format!("config_file={}/postgresql.conf", PATHS.config_dir),
+        ]),
+        env: Some(vec![EnvVar {
+            name: "PGDATA".into(),
+            value: Some(PATHS.pgdata.into()),
+            ..Default::default()
+        }]),
+        ports: Some(vec![PORT.container_port()]),
+        volume_mounts: Some(vec![
+            mount(volumes::DATA, PATHS.volume, false),
+            mount(volumes::CONFIG, PATHS.config_dir, true),
+            mount(RUN, PATHS.socket_dir, false),
+            mount(TMP, "/tmp", false),
+        ]),
+        // SIGTERM is a "smart" shutdown that waits for every client; stop fast instead.
+        lifecycle: Some(Lifecycle {
+            pre_stop: Some(LifecycleHandler {
+                exec: exec(&["pg_ctl", "stop", "--mode=fast", "--wait", "--timeout=60"]).exec,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        // Crash recovery replays WAL: up to 15 minutes before liveness counts.
+        startup_probe: Some(Probe {
+            period_seconds: Some(10),
+            timeout_seconds: Some(5),
+            failure_threshold: Some(90),
+            ..ready()
+        }),
+        liveness_probe: Some(Probe {
+            period_seconds: Some(10),
+            timeout_seconds: Some(5),
+            failure_threshold: Some(6),
+            ..ready()
+        }),
+        // Accepting connections: the primary, or a standby that reached consistency.
+        readiness_probe: Some(Probe {
+            period_seconds: Some(5),
+            timeout_seconds: Some(5),
+            failure_threshold: Some(3),
+            ..ready()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The backup CronJob's container: pg_basebackup streams and gzip compresses, which takes little
+/// memory and some CPU.
+fn backup(spec: &Spec) -> Option<Container> {
+    backup_container(
+        spec,
+        PATHS.scripts,
+        PATHS.credentials,
+        small_resources("250m", "128Mi", "512Mi"),
+    )
 }

@@ -1,6 +1,8 @@
 //! Redis with the official `redis` image: pod 0 is the primary, the others `replicaof` its stable
 //! DNS name, authenticated (requirepass / masterauth from the Secret), persistent on the PVC.
 
+use std::collections::BTreeMap;
+
 use anyhow::Result;
 use k8s_openapi::api::core::v1::{Container, Probe};
 use serde::{Deserialize, Serialize};
@@ -119,6 +121,27 @@ impl Engine for Redis {
 
 impl Database for Options {
     fn parts(&self, spec: &Spec) -> Result<Parts> {
+        let (config, scripts) = self.files(spec)?;
+        let image = &spec.image.reference;
+        Ok(Parts {
+            ports: vec![PORT],
+            config,
+            scripts,
+            init_containers: vec![init_config(image)],
+            containers: vec![server(image)],
+            volumes: vec![empty_dir(RUNTIME, Some("Memory")), empty_dir(TMP, None)],
+            user_id: REDIS_UID,
+            topology: Topology::PrimaryReplicas,
+            backups: Backups::Copy {
+                container: backup(spec),
+            },
+        })
+    }
+}
+
+impl Options {
+    /// The shared redis.conf, and the scripts this set runs.
+    fn files(&self, spec: &Spec) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>)> {
         let ctx = Context {
             set: SetContext::of(spec),
             port: PORT.number,
@@ -134,74 +157,77 @@ impl Database for Options {
         if spec.backup.is_some() {
             scripts.extend(render_files(&["redis/backup.sh"], &ctx)?);
         }
-        let image = spec.image.reference.clone();
-        let init_config = Container {
-            name: "init-config".into(),
-            image: Some(image.clone()),
-            command: Some(vec![
-                "bash".into(),
-                format!("{}/init-config.sh", PATHS.scripts),
-            ]),
-            volume_mounts: Some(vec![
-                mount(volumes::DATA, PATHS.data, false),
-                mount(volumes::SCRIPTS, PATHS.scripts, true),
-                mount(volumes::CREDENTIALS, PATHS.credentials, true),
-                mount(RUNTIME, PATHS.runtime_dir, false),
-                mount(TMP, "/tmp", false),
-            ]),
-            ..Default::default()
-        };
-        let redis_container = Container {
-            name: "redis".into(),
-            image: Some(image),
-            command: Some(vec!["redis-server".into(), PATHS.runtime_conf.into()]),
-            ports: Some(vec![PORT.container_port()]),
-            volume_mounts: Some(vec![
-                mount(volumes::DATA, PATHS.data, false),
-                mount(volumes::CONFIG, PATHS.config_dir, true),
-                mount(volumes::SCRIPTS, PATHS.scripts, true),
-                mount(volumes::CREDENTIALS, PATHS.credentials, true),
-                mount(RUNTIME, PATHS.runtime_dir, true),
-                mount(TMP, "/tmp", false),
-            ]),
-            // Loading a large append-only file takes a while: up to 10 minutes.
-            startup_probe: Some(Probe {
-                period_seconds: Some(10),
-                failure_threshold: Some(60),
-                ..tcp(PORT.name)
-            }),
-            liveness_probe: Some(Probe {
-                period_seconds: Some(10),
-                timeout_seconds: Some(5),
-                failure_threshold: Some(6),
-                ..tcp(PORT.name)
-            }),
-            readiness_probe: Some(Probe {
-                period_seconds: Some(5),
-                timeout_seconds: Some(5),
-                failure_threshold: Some(3),
-                ..exec(&["bash", &format!("{}/readiness.sh", PATHS.scripts)])
-            }),
-            ..Default::default()
-        };
-        Ok(Parts {
-            ports: vec![PORT],
-            config,
-            scripts,
-            init_containers: vec![init_config],
-            containers: vec![redis_container],
-            volumes: vec![empty_dir(RUNTIME, Some("Memory")), empty_dir(TMP, None)],
-            user_id: REDIS_UID,
-            topology: Topology::PrimaryReplicas,
-            // redis-cli --rdb streams the snapshot to a file.
-            backups: Backups::Copy {
-                container: backup_container(
-                    spec,
-                    PATHS.scripts,
-                    PATHS.credentials,
-                    small_resources("100m", "64Mi", "256Mi"),
-                ),
-            },
-        })
+        Ok((config, scripts))
     }
+}
+
+/// `bash /scripts/<name>`.
+fn script(name: &str) -> Vec<String> {
+    vec!["bash".to_owned(), format!("{}/{name}", PATHS.scripts)]
+}
+
+/// init-config writes the pod's redis.conf (the shared one, the password, a replica's `replicaof`)
+/// and keeps a wiped pod 0 from starting empty next to replicas that hold data.
+fn init_config(image: &str) -> Container {
+    Container {
+        name: "init-config".into(),
+        image: Some(image.to_owned()),
+        command: Some(script("init-config.sh")),
+        volume_mounts: Some(vec![
+            mount(volumes::DATA, PATHS.data, false),
+            mount(volumes::SCRIPTS, PATHS.scripts, true),
+            mount(volumes::CREDENTIALS, PATHS.credentials, true),
+            mount(RUNTIME, PATHS.runtime_dir, false),
+            mount(TMP, "/tmp", false),
+        ]),
+        ..Default::default()
+    }
+}
+
+/// The database container: redis-server on the runtime redis.conf, a TCP check for start-up and
+/// liveness, Ready when readiness.sh says it serves.
+fn server(image: &str) -> Container {
+    Container {
+        name: "redis".into(),
+        image: Some(image.to_owned()),
+        command: Some(vec!["redis-server".into(), PATHS.runtime_conf.into()]),
+        ports: Some(vec![PORT.container_port()]),
+        volume_mounts: Some(vec![
+            mount(volumes::DATA, PATHS.data, false),
+            mount(volumes::CONFIG, PATHS.config_dir, true),
+            mount(volumes::SCRIPTS, PATHS.scripts, true),
+            mount(volumes::CREDENTIALS, PATHS.credentials, true),
+            mount(RUNTIME, PATHS.runtime_dir, true),
+            mount(TMP, "/tmp", false),
+        ]),
+        // Loading a large append-only file takes a while: up to 10 minutes.
+        startup_probe: Some(Probe {
+            period_seconds: Some(10),
+            failure_threshold: Some(60),
+            ..tcp(PORT.name)
+        }),
+        liveness_probe: Some(Probe {
+            period_seconds: Some(10),
+            timeout_seconds: Some(5),
+            failure_threshold: Some(6),
+            ..tcp(PORT.name)
+        }),
+        readiness_probe: Some(Probe {
+            period_seconds: Some(5),
+            timeout_seconds: Some(5),
+            failure_threshold: Some(3),
+            ..exec(&["bash", &format!("{}/readiness.sh", PATHS.scripts)])
+        }),
+        ..Default::default()
+    }
+}
+
+/// The backup CronJob's container: redis-cli --rdb streams the snapshot to a file.
+fn backup(spec: &Spec) -> Option<Container> {
+    backup_container(
+        spec,
+        PATHS.scripts,
+        PATHS.credentials,
+        small_resources("100m", "64Mi", "256Mi"),
+    )
 }

@@ -7,4 +7,5 @@ mod invariants;
 mod layers;
 mod mongodb_scripts;
 mod presets;
+mod readme;
 mod yaml_output;
