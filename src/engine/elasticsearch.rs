@@ -321,9 +321,39 @@ impl Database for Options {
     }
 
     fn parts(&self, spec: &Spec) -> Result<Parts> {
-        let e = self;
         // The bucket counts with the backup settings only: without them there is no repository.
         let s3 = s3_store(spec);
+        let (config, scripts) = self.files(spec, s3)?;
+        let image = &spec.image.reference;
+        Ok(Parts {
+            ports: vec![HTTP, TRANSPORT],
+            config,
+            scripts,
+            init_containers: self.init_containers(image, s3.is_some()),
+            containers: vec![self.server(spec, s3.is_some())],
+            volumes: pod_volumes(s3),
+            user_id: ES_UID,
+            // Every node must be up to elect the first master: ordered start would never get
+            // there. A master quorum survives one node down from 3 on; with 2, none may go.
+            topology: Topology::Elected {
+                max_unavailable: i32::from(spec.replicas >= 3),
+            },
+            // curl against the API: the snapshot itself runs in the nodes.
+            backups: Backups::Api {
+                container: backup(spec).map(|c| with_s3_secret(c, s3.is_some())),
+                restore: restore(spec).map(|c| Box::new(with_s3_secret(c, s3.is_some()))),
+            },
+        })
+    }
+}
+
+impl Options {
+    /// elasticsearch.yml, and the scripts this cluster runs; `s3`: the bucket of the snapshots.
+    fn files(
+        &self,
+        spec: &Spec,
+        s3: Option<&S3Store>,
+    ) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>)> {
         let ctx = Context {
             set: SetContext::of(spec),
             http_port: HTTP.number,
@@ -331,14 +361,14 @@ impl Database for Options {
             readiness_port: READINESS_PORT,
             max_map_count: MAX_MAP_COUNT,
             master_nodes: (0..spec.replicas).map(|i| spec.names.pod(i)).collect(),
-            elasticsearch: e,
+            elasticsearch: self,
             paths: PATHS,
             keys: Keys {
                 password: KEY_PASSWORD,
                 ca: KEY_CA,
             },
             api: Api {
-                scheme: if e.http_tls { "https" } else { "http" },
+                scheme: if self.http_tls { "https" } else { "http" },
                 repository: REPOSITORY,
                 repository_root: BACKUPS_DIR,
                 repository_location: REPOSITORY_LOCATION,
@@ -355,7 +385,7 @@ impl Database for Options {
         // S3 client.
         let config = render_files(&["elasticsearch/elasticsearch.yml"], &ctx)?;
         let mut script_ids = vec!["elasticsearch/init-config.sh"];
-        if e.privileged_init {
+        if self.privileged_init {
             script_ids.push("elasticsearch/init-sysctl.sh");
         }
         // restore.sh is part of the set's scripts too: the restore output's ConfigMaps are then
@@ -364,26 +394,16 @@ impl Database for Options {
             script_ids.extend(["elasticsearch/backup.sh", "elasticsearch/restore.sh"]);
         }
         let scripts = render_files(&script_ids, &ctx)?;
+        Ok((config, scripts))
+    }
 
-        let image = spec.image.reference.clone();
-        let script = |name: &str| vec!["bash".to_owned(), format!("{}/{name}", PATHS.scripts)];
+    /// init-sysctl (with `privilegedInit`) raises vm.max_map_count; init-config copies the
+    /// image's config directory into a writable emptyDir with sts-gen's elasticsearch.yml (and,
+    /// with an S3 bucket, the repository-s3 client's settings in the keystore).
+    fn init_containers(&self, image: &str, s3: bool) -> Vec<Container> {
         let mut init_containers = Vec::new();
-        if e.privileged_init {
-            init_containers.push(Container {
-                name: "init-sysctl".into(),
-                image: Some(image.clone()),
-                command: Some(script("init-sysctl.sh")),
-                volume_mounts: Some(vec![mount(volumes::SCRIPTS, PATHS.scripts, true)]),
-                // The only privileged piece, and only what writing a kernel setting takes.
-                security_context: Some(SecurityContext {
-                    privileged: Some(true),
-                    run_as_user: Some(0),
-                    run_as_non_root: Some(false),
-                    read_only_root_filesystem: Some(true),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            });
+        if self.privileged_init {
+            init_containers.push(init_sysctl(image));
         }
         let mut init_config_mounts = vec![
             mount(volumes::SCRIPTS, PATHS.scripts, true),
@@ -392,7 +412,7 @@ impl Database for Options {
             mount(volumes::DATA, PATHS.data, true),
             mount(CONFIG_COPY, PATHS.config_copy, false),
         ];
-        if s3.is_some() {
+        if s3 {
             // The S3 client's settings come from the Secret; elasticsearch-keystore is a Java
             // tool, and the JVM wants a writable /tmp (the root file system is read-only).
             init_config_mounts.extend([
@@ -402,23 +422,28 @@ impl Database for Options {
         }
         init_containers.push(Container {
             name: "init-config".into(),
-            image: Some(image.clone()),
+            image: Some(image.to_owned()),
             command: Some(script("init-config.sh")),
             volume_mounts: Some(init_config_mounts),
             ..Default::default()
         });
+        init_containers
+    }
 
+    /// The node: the image's entrypoint with the heap and the bootstrap password's file, TCP
+    /// checks for start-up and liveness, Ready once in a cluster with an elected master.
+    fn server(&self, spec: &Spec, s3: bool) -> Container {
         let env = |name: &str, value: String| EnvVar {
             name: name.into(),
             value: Some(value),
             ..Default::default()
         };
-        let elasticsearch = Container {
+        Container {
             name: "elasticsearch".into(),
-            image: Some(image),
+            image: Some(spec.image.reference.clone()),
             // The image's entrypoint stays: it stores the bootstrap password in the keystore.
             env: Some(vec![
-                env("ES_JAVA_OPTS", format!("-Xms{0}m -Xmx{0}m", e.heap_mib)),
+                env("ES_JAVA_OPTS", format!("-Xms{0}m -Xmx{0}m", self.heap_mib)),
                 env(
                     "ELASTIC_PASSWORD_FILE",
                     format!("{}/{}", PATHS.config, PATHS.password_copy),
@@ -426,7 +451,7 @@ impl Database for Options {
                 env("ES_TMPDIR", "/tmp".into()),
             ]),
             ports: Some(vec![HTTP.container_port(), TRANSPORT.container_port()]),
-            volume_mounts: Some(elasticsearch_mounts(spec, s3.is_some())),
+            volume_mounts: Some(elasticsearch_mounts(spec, s3)),
             // Start-up includes JVM start and, on a restart, shard recovery: up to 10 minutes.
             startup_probe: Some(Probe {
                 period_seconds: Some(10),
@@ -452,63 +477,77 @@ impl Database for Options {
                 ..Default::default()
             }),
             ..Default::default()
-        };
-        let mut pod_volumes = vec![
-            empty_dir(CONFIG_COPY, None),
-            empty_dir(LOGS, None),
-            empty_dir(TMP, None),
-        ];
-        // An engine volume: the StatefulSet's pods and the Jobs' (which start from the same pod
-        // basics) all get it.
-        pod_volumes.extend(s3.map(s3_secret_volume));
-        // The Jobs' scripts read the bucket's name from the Secret.
-        let with_s3 = |mut c: Container| {
-            if s3.is_some() {
-                c.volume_mounts.get_or_insert_with(Vec::new).push(mount(
-                    S3_SECRET,
-                    S3_SECRET_DIR,
-                    true,
-                ));
-            }
-            c
-        };
-        Ok(Parts {
-            ports: vec![HTTP, TRANSPORT],
-            config,
-            scripts,
-            init_containers,
-            containers: vec![elasticsearch],
-            volumes: pod_volumes,
-            user_id: ES_UID,
-            // Every node must be up to elect the first master: ordered start would never get
-            // there. A master quorum survives one node down from 3 on; with 2, none may go.
-            topology: Topology::Elected {
-                max_unavailable: i32::from(spec.replicas >= 3),
-            },
-            // curl against the API: the snapshot itself runs in the nodes.
-            backups: Backups::Api {
-                container: backup_container(spec, PATHS.scripts, PATHS.credentials, api_resources())
-                    .map(with_s3),
-                restore: spec
-                .restore_from
-                .as_ref()
-                .map(|_| Container {
-                    name: "restore".into(),
-                    image: Some(spec.image.reference.clone()),
-                    command: Some(script("restore.sh")),
-                    volume_mounts: Some(vec![
-                        mount(volumes::SCRIPTS, PATHS.scripts, true),
-                        mount(volumes::CREDENTIALS, PATHS.credentials, true),
-                        mount(TMP, "/tmp", false),
-                    ]),
-                    resources: Some(api_resources()),
-                    ..Default::default()
-                })
-                .map(with_s3)
-                .map(Box::new),
-            },
-        })
+        }
     }
+}
+
+/// `bash /scripts/<name>`.
+fn script(name: &str) -> Vec<String> {
+    vec!["bash".to_owned(), format!("{}/{name}", PATHS.scripts)]
+}
+
+/// init-sysctl raises the node's vm.max_map_count to what Elasticsearch's bootstrap check needs.
+fn init_sysctl(image: &str) -> Container {
+    Container {
+        name: "init-sysctl".into(),
+        image: Some(image.to_owned()),
+        command: Some(script("init-sysctl.sh")),
+        volume_mounts: Some(vec![mount(volumes::SCRIPTS, PATHS.scripts, true)]),
+        // The only privileged piece, and only what writing a kernel setting takes.
+        security_context: Some(SecurityContext {
+            privileged: Some(true),
+            run_as_user: Some(0),
+            run_as_non_root: Some(false),
+            read_only_root_filesystem: Some(true),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The pods' emptyDirs, and with an S3 bucket its Secret.
+fn pod_volumes(s3: Option<&S3Store>) -> Vec<Volume> {
+    let mut pod_volumes = vec![
+        empty_dir(CONFIG_COPY, None),
+        empty_dir(LOGS, None),
+        empty_dir(TMP, None),
+    ];
+    // An engine volume: the StatefulSet's pods and the Jobs' (which start from the same pod
+    // basics) all get it.
+    pod_volumes.extend(s3.map(s3_secret_volume));
+    pod_volumes
+}
+
+/// The backup CronJob's container: backup.sh has the cluster take a snapshot through the API.
+fn backup(spec: &Spec) -> Option<Container> {
+    backup_container(spec, PATHS.scripts, PATHS.credentials, api_resources())
+}
+
+/// The restore Job's container with `--restore-from`: restore.sh restores the snapshot into the
+/// running cluster through the API.
+fn restore(spec: &Spec) -> Option<Container> {
+    spec.restore_from.as_ref().map(|_| Container {
+        name: "restore".into(),
+        image: Some(spec.image.reference.clone()),
+        command: Some(script("restore.sh")),
+        volume_mounts: Some(vec![
+            mount(volumes::SCRIPTS, PATHS.scripts, true),
+            mount(volumes::CREDENTIALS, PATHS.credentials, true),
+            mount(TMP, "/tmp", false),
+        ]),
+        resources: Some(api_resources()),
+        ..Default::default()
+    })
+}
+
+/// A Job's container with an S3 bucket: the Jobs' scripts read the bucket's name from the Secret.
+fn with_s3_secret(mut c: Container, s3: bool) -> Container {
+    if s3 {
+        c.volume_mounts
+            .get_or_insert_with(Vec::new)
+            .push(mount(S3_SECRET, S3_SECRET_DIR, true));
+    }
+    c
 }
 
 /// The Jobs' container runs bash and curl only.
@@ -607,7 +646,10 @@ mod tests {
         let p = parts(&on);
         assert!(matches!(
             &p.backups,
-            Backups::Api { container: Some(_), restore: None }
+            Backups::Api {
+                container: Some(_),
+                restore: None
+            }
         ));
         let yml = &p.config["elasticsearch.yml"];
         assert!(yml.contains("\npath.repo: [ \"/backups\" ]\n"), "{yml}");
@@ -652,7 +694,12 @@ mod tests {
         assert!(!mounts.iter().any(|m| m.name == volumes::BACKUPS));
 
         // The restore needs the set's backup settings, and then has its own Job container.
-        let restore = ["--restore-from", "20261125T030000Z", "--existing-secret", "creds"];
+        let restore = [
+            "--restore-from",
+            "20261125T030000Z",
+            "--existing-secret",
+            "creds",
+        ];
         let err = set(&restore).unwrap_err().to_string();
         assert!(err.contains("needs the backup settings"), "{err}");
         let with: Vec<&str> = restore.iter().chain(&on).copied().collect();
@@ -676,7 +723,11 @@ mod tests {
             "--set",
             "backup.s3.prefix=/es/prod/",
         ];
-        let args: Vec<&str> = s3.iter().chain(&["--backup-schedule", "@daily"]).copied().collect();
+        let args: Vec<&str> = s3
+            .iter()
+            .chain(&["--backup-schedule", "@daily"])
+            .copied()
+            .collect();
         let p = parts(&args);
         assert!(p.backups.through_api());
         let yml = &p.config["elasticsearch.yml"];
@@ -737,7 +788,12 @@ mod tests {
         }
 
         // The restore container reads the bucket too; without the backup settings it is refused.
-        let restore = ["--restore-from", "20261125T030000Z", "--existing-secret", "creds"];
+        let restore = [
+            "--restore-from",
+            "20261125T030000Z",
+            "--existing-secret",
+            "creds",
+        ];
         let with: Vec<&str> = args.iter().chain(&restore).copied().collect();
         let Backups::Api {
             restore: Some(c), ..

@@ -155,12 +155,7 @@ impl Engine for MongoDb {
         section::<Values>(self.name(), Some(v)).map(drop)
     }
 
-    fn configure(
-        &self,
-        spec: &Spec,
-        v: Option<&Value>,
-        key: KeyName,
-    ) -> Result<Box<dyn Database>> {
+    fn configure(&self, spec: &Spec, v: Option<&Value>, key: KeyName) -> Result<Box<dyn Database>> {
         Ok(Box::new(options(&section(self.name(), v)?, spec, key)?))
     }
 }
@@ -427,10 +422,9 @@ mod tests {
     use crate::resolve::Resolved;
 
     fn set(replicas: u32) -> Resolved {
-        from_argv(
-            &["mongodb", "--replicas", &replicas.to_string()],
-            &|_| Ok("pw".to_owned()),
-        )
+        from_argv(&["mongodb", "--replicas", &replicas.to_string()], &|_| {
+            Ok("pw".to_owned())
+        })
         .unwrap()
     }
 

@@ -127,12 +127,7 @@ impl Engine for Postgres {
         section::<Values>(self.name(), Some(v)).map(drop)
     }
 
-    fn configure(
-        &self,
-        spec: &Spec,
-        v: Option<&Value>,
-        key: KeyName,
-    ) -> Result<Box<dyn Database>> {
+    fn configure(&self, spec: &Spec, v: Option<&Value>, key: KeyName) -> Result<Box<dyn Database>> {
         let p: Values = section(self.name(), v)?;
         let max_connections = required(&p.max_connections, "postgres.maxConnections")?;
         ensure!(

@@ -113,8 +113,7 @@ impl Engine for Redis {
     ) -> Result<Box<dyn Database>> {
         let Values {} = section(self.name(), v)?;
         Ok(Box::new(Options {
-            maxmemory_mib: (spec.resources.memory_limit.value() as u64 * 3 / 4 / (1 << 20))
-                .max(16),
+            maxmemory_mib: (spec.resources.memory_limit.value() as u64 * 3 / 4 / (1 << 20)).max(16),
         }))
     }
 }
