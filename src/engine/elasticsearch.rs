@@ -182,7 +182,7 @@ struct Api {
 
 const CONFIG_COPY: &str = "config-copy";
 const LOGS: &str = "logs";
-const TMP: &str = "tmp";
+const TMP: &str = volumes::TMP;
 
 /// Names the node certificate is valid for: every pod through the headless Service (and, with a
 /// namespace, a wildcard covering pods added by scaling; a wildcard needs two labels after it),

@@ -104,6 +104,9 @@ pub trait Database: Debug + Send + Sync {
     fn parts(&self, spec: &Spec) -> Result<Parts>;
 }
 
+/// How long a new pod waits for a peer to clone from before its init container fails.
+pub const PEER_WAIT_SECONDS: u32 = 300;
+
 /// What `_partials/backup.sh` reads from a template context (`backup`).
 #[derive(Debug, Serialize)]
 pub struct BackupContext {
@@ -152,7 +155,7 @@ pub fn backup_container(
         volume_mounts: Some(vec![
             mount(volumes::SCRIPTS, scripts, true),
             mount(volumes::CREDENTIALS, credentials, true),
-            mount("tmp", "/tmp", false),
+            mount(volumes::TMP, "/tmp", false),
         ]),
         resources: Some(resources),
         ..Default::default()

@@ -118,7 +118,7 @@ const SCRIPT_IDS: [&str; 6] = [
 const BACKUP_SCRIPT_IDS: [&str; 2] = ["mongodb/backup.sh", "mongodb/member-state.js"];
 
 const KEYFILE: &str = "keyfile";
-const TMP: &str = "tmp";
+const TMP: &str = volumes::TMP;
 
 impl Engine for MongoDb {
     fn name(&self) -> &'static str {

@@ -204,7 +204,7 @@ const CLONE_SERVER_SCRIPT: &str = "mysql/clone-server.sh";
 /// Volumes of this engine beyond the assembler's.
 const CONF: &str = "conf";
 const RUN: &str = "run";
-const TMP: &str = "tmp";
+const TMP: &str = volumes::TMP;
 
 /// The values section (`mysql:` or `mariadb:`); `presets/<db>/default.yaml` sets the defaults.
 #[derive(Debug, Default, Deserialize)]
@@ -561,7 +561,7 @@ fn context<'a>(flavor: &'a Flavor, spec: &'a Spec, my: &Options) -> Context<'a> 
             replication: "replication",
             clone: "clone",
         },
-        peer_wait_seconds: 300,
+        peer_wait_seconds: super::PEER_WAIT_SECONDS,
     }
 }
 

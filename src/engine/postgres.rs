@@ -96,7 +96,7 @@ struct Context<'a> {
 }
 
 const RUN: &str = "run";
-const TMP: &str = "tmp";
+const TMP: &str = volumes::TMP;
 
 impl Engine for Postgres {
     fn name(&self) -> &'static str {
@@ -180,7 +180,7 @@ impl Options {
             users: Users {
                 replication: "replication",
             },
-            peer_wait_seconds: 300,
+            peer_wait_seconds: super::PEER_WAIT_SECONDS,
         };
         let config = render_files(&["postgres/postgresql.conf", "postgres/pg_hba.conf"], &ctx)?;
         let mut scripts = render_files(&["postgres/init-data.sh"], &ctx)?;
@@ -214,7 +214,8 @@ fn init_data(image: &str) -> Container {
 /// The database container: postgres on the set's postgresql.conf, stopped fast, probed with
 /// pg_isready on its socket.
 fn server(image: &str) -> Container {
-    let ready = || exec(&["pg_isready", "--host", PATHS.socket_dir, "--port", "5432"]);
+    let port = PORT.number.to_string();
+    let ready = || exec(&["pg_isready", "--host", PATHS.socket_dir, "--port", &port]);
     Container {
         name: "postgres".into(),
         image: Some(image.to_owned()),

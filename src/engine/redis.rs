@@ -75,7 +75,7 @@ struct Context<'a> {
 }
 
 const RUNTIME: &str = "runtime";
-const TMP: &str = "tmp";
+const TMP: &str = volumes::TMP;
 
 impl Engine for Redis {
     fn name(&self) -> &'static str {
@@ -149,7 +149,7 @@ impl Options {
             keys: Keys {
                 password: KEY_PASSWORD,
             },
-            peer_wait_seconds: 300,
+            peer_wait_seconds: super::PEER_WAIT_SECONDS,
         };
         let config = render_files(&["redis/redis.conf"], &ctx)?;
         let mut scripts = render_files(&["redis/init-config.sh", "redis/readiness.sh"], &ctx)?;

@@ -23,6 +23,8 @@ pub mod volumes {
     /// The backups' claim (`<name>-backups`): in the backup Job's pod, and in the database pods
     /// of an engine whose servers write the backups themselves (`Backups::Api`).
     pub const BACKUPS: &str = "backups";
+    /// The emptyDir every engine mounts at /tmp (the root file system is read-only).
+    pub const TMP: &str = "tmp";
 }
 
 /// Where backups live in the backup and restore Jobs' containers.
