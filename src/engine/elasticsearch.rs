@@ -308,7 +308,7 @@ impl Database for Options {
                  use 3"
                     .to_owned(),
             ]
-        } else if n > 2 && n % 2 == 0 {
+        } else if n > 2 && n.is_multiple_of(2) {
             vec![format!(
                 "{n} master-eligible nodes: Elasticsearch leaves one out of the voting \
                  configuration, so the even node adds no fault tolerance over {}",

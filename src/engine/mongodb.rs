@@ -204,7 +204,7 @@ impl Database for Options {
                  primary; use 3 members"
                     .to_owned(),
             );
-        } else if voting % 2 == 0 {
+        } else if voting.is_multiple_of(2) {
             w.push(format!(
                 "{voting} voting members survive the loss of {} as {} would; the even vote adds no \
                  fault tolerance, use {} or {}",
