@@ -47,10 +47,10 @@ pub fn backups_claim(
     b: &BackupSpec,
 ) -> PersistentVolumeClaim {
     let mut c = claim(spec, &spec.names.backups, labels.job("backup"), &b.storage);
-    if claim_in_every_pod(spec, parts) {
-        if let Some(s) = c.spec.as_mut() {
-            s.access_modes = Some(vec!["ReadWriteMany".into()]);
-        }
+    if claim_in_every_pod(spec, parts)
+        && let Some(s) = c.spec.as_mut()
+    {
+        s.access_modes = Some(vec!["ReadWriteMany".into()]);
     }
     c
 }
