@@ -139,8 +139,16 @@ fn database_command(engine: &dyn Engine) -> Command {
     let mut cmd = Command::new(engine.name())
         .about(engine.about())
         .after_help(examples(engine.examples()));
+    let defaults = crate::presets::defaults(engine.name());
     for setting in resolve::settings(engine) {
-        cmd = cmd.arg(setting_arg(setting));
+        let mut arg = setting_arg(setting);
+        if !matches!(setting.value, Kind::Switch(_))
+            && let Some(value) = defaults.get(setting.key)
+        {
+            // The database's own default; not clap's, which would hide the lower layers.
+            arg = arg.help(format!("{} [default: {value}]", setting.help));
+        }
+        cmd = cmd.arg(arg);
     }
     cmd.args([
         Arg::new("values")

@@ -354,6 +354,20 @@ impl Layer {
         merge_maps(&mut self.values, later.values);
     }
 
+    /// The value at the values path `key` (`storage.size`), as text.
+    pub fn get(&self, key: &str) -> Option<String> {
+        let (first, rest) = key.split_once('.').unwrap_or((key, ""));
+        let mut value = self.values.get(first)?;
+        for part in rest.split('.').filter(|p| !p.is_empty()) {
+            value = value.get(part)?;
+        }
+        Some(match value {
+            Value::String(s) => s.clone(),
+            Value::Object(_) | Value::Array(_) => return None,
+            other => other.to_string(),
+        })
+    }
+
     /// Take out the top-level section `key` (an engine's own values).
     pub fn take_section(&mut self, key: &str) -> Option<Value> {
         self.values.remove(key)

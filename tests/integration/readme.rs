@@ -52,15 +52,7 @@ fn spelling(arg: &clap::Arg) -> String {
 
 /// The value at a values path (`storage.size`) of a database's defaults, as text.
 fn default_of(db: &str, key: &str) -> Option<String> {
-    let layer = sts_gen::presets::defaults(db);
-    let mut value = serde_json::Value::Object(layer.values);
-    for part in key.split('.') {
-        value = value.get(part)?.clone();
-    }
-    Some(match value {
-        serde_json::Value::String(s) => s,
-        other => other.to_string(),
-    })
+    sts_gen::presets::defaults(db).get(key)
 }
 
 /// The default cell the binary implies: one value in backticks where every database that has
@@ -89,6 +81,7 @@ fn expected_default(arg: &clap::Arg, dbs: &[&str]) -> String {
             return format!("`{}`", v.to_string_lossy());
         }
         let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+        // (A setting's help ends in its database's default, which the presets gave above.)
         return match help.split_once("[default: ") {
             Some((_, rest)) => rest.trim_end_matches(']').to_owned(),
             None => "—".to_owned(),
