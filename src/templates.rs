@@ -128,9 +128,34 @@ mod tests {
         assert!(format!("{err:#}").contains("mysql/nope.sh"), "{err:#}");
     }
 
+    /// The IDs of the files under `templates/` now (not as embedded).
+    fn files_on_disk() -> Vec<String> {
+        fn walk(dir: &std::path::Path, root: &std::path::Path, ids: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, root, ids);
+                } else if let Some(id) = path.to_str().and_then(|p| p.strip_suffix(".j2")) {
+                    let id = std::path::Path::new(id).strip_prefix(root).unwrap();
+                    ids.push(id.to_str().unwrap().replace('\\', "/"));
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let mut ids = Vec::new();
+        walk(&root, &root, &mut ids);
+        ids.sort();
+        ids
+    }
+
     #[test]
     fn ids_are_the_template_files() {
         let ids = ids();
+        assert_eq!(
+            ids,
+            files_on_disk(),
+            "templates/ changed since it was embedded: touch src/templates.rs and rebuild"
+        );
         assert!(ids.contains(&"mysql/init-data.sh".to_owned()), "{ids:?}");
         assert!(ids.contains(&"_partials/identity.sh".to_owned()), "{ids:?}");
         assert!(is_partial("_partials/identity.sh") && is_partial("mysql/_common.sh"));
