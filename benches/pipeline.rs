@@ -1,7 +1,7 @@
 //! In-process cost of each stage of the pipeline (`cargo bench`): resolving flags and presets
 //! into a spec, the engine's parts (templates rendered), assembling the objects, YAML, and the
 //! whole `run` of `sts-gen render` over values files. Whole-process timings, memory and the
-//! comparison with kubectl are in scripts/bench; BENCHMARKS.md reports both.
+//! comparison with kubectl are in scripts/bench; docs/benchmarks.md reports both.
 
 use std::hint::black_box;
 

@@ -68,7 +68,13 @@ pub fn command() -> Command {
         .subcommand_required(true)
         .arg_required_else_help(true);
     for engine in ENGINES {
-        cmd = cmd.subcommand(database_command(*engine));
+        // The arguments are built only for the subcommand that runs (or for help, completions
+        // and man pages): the others cost nothing.
+        cmd = cmd.subcommand(
+            Command::new(engine.name())
+                .about(engine.about())
+                .defer(database_command),
+        );
     }
     cmd.subcommands([
         Command::new("render")
@@ -134,11 +140,10 @@ fn examples(lines: &[&str]) -> String {
     s
 }
 
-/// `sts-gen <engine>`: the settings' flags, then those that are not values.
-fn database_command(engine: &dyn Engine) -> Command {
-    let mut cmd = Command::new(engine.name())
-        .about(engine.about())
-        .after_help(examples(engine.examples()));
+/// The arguments of `sts-gen <engine>`: the settings' flags, then those that are not values.
+fn database_command(cmd: Command) -> Command {
+    let engine = crate::engine::find(cmd.get_name()).expect("a database subcommand is an engine");
+    let mut cmd = cmd.after_help(examples(engine.examples()));
     let defaults = crate::presets::defaults(engine.name());
     for setting in resolve::settings(engine) {
         let mut arg = setting_arg(setting);
@@ -322,7 +327,8 @@ mod tests {
 
     #[test]
     fn every_engine_has_a_subcommand_with_every_setting() {
-        let cmd = command();
+        let mut cmd = command();
+        cmd.build();
         for engine in ENGINES {
             let sub = cmd
                 .find_subcommand(engine.name())

@@ -305,8 +305,9 @@ fn man_out_dir_writes_a_page_per_subcommand_with_every_flag() {
     Run::new(["man", "--out-dir", dir.to_str().unwrap()])
         .run()
         .code(0);
-    let cmd = sts_gen::cli::command();
-    for sub in cmd.get_subcommands() {
+    let mut cmd = sts_gen::cli::command();
+    cmd.build();
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
         let path = dir.join(format!("sts-gen-{}.1", sub.get_name()));
         let page =
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -77,7 +77,11 @@ fn expected_default(arg: &clap::Arg, dbs: &[&str]) -> String {
         }
     }
     if groups.is_empty() {
-        if let Some(v) = arg.get_default_values().first() {
+        if let Some(v) = arg
+            .get_default_values()
+            .first()
+            .filter(|_| arg.get_action().takes_values())
+        {
             return format!("`{}`", v.to_string_lossy());
         }
         let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
@@ -115,12 +119,18 @@ fn expected_default(arg: &clap::Arg, dbs: &[&str]) -> String {
 
 #[test]
 fn the_flags_table_is_what_the_binary_does() {
-    let cmd = sts_gen::cli::command();
+    let mut cmd = sts_gen::cli::command();
+    cmd.build();
     // Every flag of a database subcommand, with the databases that have it.
     let mut flags: BTreeMap<String, (clap::Arg, Vec<&str>)> = BTreeMap::new();
     for engine in ENGINES {
         let sub = cmd.find_subcommand(engine.name()).unwrap();
-        for arg in sub.get_arguments().filter(|a| a.get_long().is_some()) {
+        let own = |a: &&clap::Arg| !matches!(a.get_id().as_str(), "help" | "version");
+        for arg in sub
+            .get_arguments()
+            .filter(own)
+            .filter(|a| a.get_long().is_some())
+        {
             flags
                 .entry(arg.get_long().unwrap().to_owned())
                 .or_insert_with(|| (arg.clone(), Vec::new()))
