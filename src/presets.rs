@@ -44,11 +44,6 @@ pub fn names(database: &str) -> Vec<&'static str> {
     names
 }
 
-/// The databases that have presets (folders under `presets/`).
-pub fn databases() -> Vec<&'static str> {
-    PRESETS.dirs().filter_map(|d| d.path().to_str()).collect()
-}
-
 /// A named preset; an unknown name fails listing the valid ones.
 pub fn get(database: &str, name: &str) -> Result<Layer> {
     match text(database, name).filter(|_| name != DEFAULTS) {
