@@ -1,5 +1,5 @@
 //! End-to-end proof: the manifests' own scripts, run against real database servers by podsim
-//! (a kubelet stand-in, see podsim.rs). Needs root and the servers from Debian (.ci/run installs
+//! (a kubelet stand-in, see podsim.rs). Needs root and the servers from Debian (scripts/install-test-deps installs
 //! them). Without them every test fails with the reason, unless STS_GEN_E2E=skip is set:
 //! a silent skip would hide a broken CI.
 

@@ -115,7 +115,7 @@ pub fn preflight(profiles: &[&Profile]) -> Result<(), String> {
         for need in p.needs {
             if !Path::new(need).exists() {
                 return Err(format!(
-                    "{need} is missing (install the servers: see .ci/run)"
+                    "{need} is missing (scripts/install-test-deps installs the servers)"
                 ));
             }
         }

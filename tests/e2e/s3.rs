@@ -15,7 +15,7 @@ use crate::scenarios::{Db, bootstrap, cluster_with, generate, restore_job, resto
 const S3_SLOT: u32 = 50;
 const BUCKET: &str = "backups";
 
-/// moto's S3 server: `$STS_GEN_MOTO_SERVER`, else the virtualenv .ci/run makes.
+/// moto's S3 server: `$STS_GEN_MOTO_SERVER`, else the virtualenv scripts/install-test-deps makes.
 fn moto_server() -> PathBuf {
     if let Some(p) = std::env::var_os("STS_GEN_MOTO_SERVER") {
         return p.into();
@@ -35,7 +35,7 @@ fn s3_tools() -> bool {
         None => true,
         Some(_) if std::env::var("STS_GEN_E2E").as_deref() == Ok("skip") => false,
         Some(p) => panic!(
-            "{} is missing (.ci/run installs rclone and moto); set STS_GEN_E2E=skip to skip the e2e suite on purpose",
+            "{} is missing (scripts/install-test-deps installs rclone and moto); set STS_GEN_E2E=skip to skip the e2e suite on purpose",
             p.display()
         ),
     }
