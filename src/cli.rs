@@ -284,6 +284,7 @@ fn request(engine: &'static dyn Engine, m: &ArgMatches) -> Request {
     }
     Request {
         engine,
+        layers: Vec::new(),
         values: m
             .get_many::<PathBuf>("values")
             .into_iter()

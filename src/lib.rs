@@ -75,14 +75,14 @@ fn man(page: Option<&str>, out_dir: Option<&std::path::Path>, out: &mut dyn Writ
         Some(name) => {
             let mut cmd = cmd;
             cmd.build();
-            let sub = cmd
-                .get_subcommands()
+            let pages = || cmd.get_subcommands().filter(|s| s.get_name() != "help");
+            let sub = pages()
                 .find(|s| s.get_name() == name)
                 .cloned()
                 .with_context(|| {
                     format!(
                         "sts-gen man {name:?}: no such subcommand: expected one of {}",
-                        cmd.get_subcommands()
+                        pages()
                             .map(|s| s.get_name().to_owned())
                             .collect::<Vec<_>>()
                             .join(", ")
@@ -174,23 +174,33 @@ fn render_command(
         let origin = file.display().to_string();
         let layer = settings::Layer::from_yaml(&text, &origin)?;
         let engine = match layer.values.get("database") {
-            Some(serde_json::Value::String(name)) => engine::find(name).with_context(|| {
-                format!(
-                    "{origin}: database {name:?} is not one sts-gen knows: expected one of {}",
-                    engine::names()
-                )
-            })?,
-            _ => anyhow::bail!(
+            Some(serde_json::Value::String(name)) => engine::find(name),
+            Some(_) => None,
+            None => anyhow::bail!(
                 "{origin}: no `database:` key: expected one of {}",
                 engine::names()
             ),
-        };
+        }
+        .with_context(|| {
+            format!(
+                "{origin}: database {} is not one sts-gen knows: expected one of {}",
+                layer.values["database"],
+                engine::names()
+            )
+        })?;
+        // The file is read once: a pipe (`<(…)`) has nothing left for a second read.
         let request = Request {
-            values: vec![file.clone()],
+            layers: vec![layer],
             ..Request::new(engine)
         };
-        let (docs, file_lines) =
-            resolve_and_generate(&request, args.strict).with_context(|| origin.clone())?;
+        let (docs, file_lines) = resolve_and_generate(&request, args.strict).map_err(|e| {
+            // Name the file, unless the error already starts with it.
+            if format!("{e:#}").starts_with(&origin) {
+                e
+            } else {
+                e.context(origin.clone())
+            }
+        })?;
         lines.extend(file_lines.into_iter().map(|l| format!("{origin}: {l}")));
         if stream_yaml {
             output::append_documents(&mut stream, &docs)?;
@@ -249,6 +259,21 @@ fn list() -> String {
         }
     }
     s
+}
+
+/// An error message as one line: control characters (a newline in a file name or a value)
+/// escaped as Rust writes them.
+pub fn one_line(message: &str) -> String {
+    message
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// A closed pipe (`sts-gen … | head`) ends the output early; it is not an error.

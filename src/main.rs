@@ -3,16 +3,18 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args_os()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let invocation = match sts_gen::cli::parse(&argv) {
+    let invocation = match sts_gen::cli::parse(std::env::args_os()) {
         Ok(invocation) => invocation,
         Err(e) => e.exit(), // usage errors, --help and --version: clap prints them (exit 2, 0)
     };
+    // The arguments after the program name, for the header that names the command.
+    let argv: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let result = sts_gen::run(
         invocation,
-        &argv[1..],
+        &argv,
         &mut std::io::stdout().lock(),
         &mut std::io::stderr(),
     );
@@ -20,7 +22,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if sts_gen::is_broken_pipe(&e) => ExitCode::SUCCESS, // `| head` is not an error
         Err(e) => {
-            eprintln!("sts-gen: error: {e:#}");
+            eprintln!("sts-gen: error: {}", sts_gen::one_line(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

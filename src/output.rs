@@ -34,8 +34,26 @@ pub fn command_line(words: &[String]) -> String {
             let plain = !w.is_empty()
                 && w.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@%+".contains(&b));
+            let breaks_a_line =
+                |c: char| c.is_control() || matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}');
             if plain {
                 w.clone()
+            } else if w.contains(breaks_a_line) {
+                // Bash's $'…': the comment stays one line, and the word can be pasted back.
+                let mut q = String::from("$'");
+                for c in w.chars() {
+                    match c {
+                        '\n' => q.push_str("\\n"),
+                        '\t' => q.push_str("\\t"),
+                        '\r' => q.push_str("\\r"),
+                        '\\' => q.push_str("\\\\"),
+                        '\'' => q.push_str("\\'"),
+                        c if breaks_a_line(c) => q.push_str(&format!("\\u{:04x}", u32::from(c))),
+                        c => q.push(c),
+                    }
+                }
+                q.push('\'');
+                q
             } else {
                 format!("'{}'", w.replace('\'', "'\\''"))
             }
@@ -275,6 +293,22 @@ mod tests {
         assert!(
             y.contains(&format!("    {long}\n")),
             "long line folded:\n{y}"
+        );
+    }
+
+    #[test]
+    fn the_header_stays_one_comment_line_whatever_the_arguments() {
+        for word in ["a\nkind: Namespace", "x\u{2028}y", "tab\there", "it's"] {
+            let h = header(&command_line(&["sts-gen".to_owned(), word.to_owned()]));
+            assert_eq!(h.lines().count(), 2, "{h:?}");
+            assert!(
+                h.lines().all(|l| l.starts_with('#')) && !h.contains('\u{2028}'),
+                "{h:?}"
+            );
+        }
+        assert_eq!(
+            command_line(&["-f".to_owned(), "a\nb's".to_owned()]),
+            "-f $'a\\nb\\'s'"
         );
     }
 

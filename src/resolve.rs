@@ -19,6 +19,8 @@ use crate::settings::{BackupValues, COMMON, Layer, ResourceValues, Setting, Valu
 #[derive(Clone)]
 pub struct Request {
     pub engine: &'static dyn Engine,
+    /// Values already read (`sts-gen render`'s file), below the `-f` files.
+    pub layers: Vec<Layer>,
     /// `-f` values files, in order.
     pub values: Vec<PathBuf>,
     /// `--set KEY=VALUE`, in order.
@@ -33,6 +35,7 @@ impl Request {
     pub fn new(engine: &'static dyn Engine) -> Request {
         Request {
             engine,
+            layers: Vec::new(),
             values: Vec::new(),
             set: Vec::new(),
             flags: Vec::new(),
@@ -122,7 +125,7 @@ pub fn resolve_with(req: &Request, password: PasswordSource) -> Result<Resolved>
 /// flag wins, then the last `--set`, then the last values file.
 fn merged_layers(req: &Request) -> Result<Layer> {
     let engine = req.engine;
-    let mut layers = Vec::new();
+    let mut layers = req.layers.clone();
     for path in &req.values {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read values file {}", path.display()))?;
@@ -338,6 +341,10 @@ fn check_schedule(what: &str, s: &str) -> Result<()> {
         "@midnight",
         "@hourly",
     ];
+    ensure!(
+        !s.contains(char::is_control),
+        "{what} {s:?} contains a control character: expected five fields separated by spaces, such as \"0 3 * * *\""
+    );
     let fields: Vec<&str> = s.split_whitespace().collect();
     let ok = MACROS.contains(&s)
         || (fields.len() == 5
@@ -450,6 +457,15 @@ fn image(what: &str, reference: &str) -> Result<Image> {
     {
         bail!(
             "{what} {reference:?} contains whitespace: expected an image reference such as mysql:8.4.7"
+        );
+    }
+    if reference
+        .split_once('@')
+        .and_then(|(_, d)| d.split_once(':'))
+        .is_some_and(|(_, hex)| hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        bail!(
+            "{what} {reference:?} has a digest that is not hexadecimal: expected an image reference such as mysql:8.4.7 or mysql@sha256:<64 hex digits>"
         );
     }
     let (name, digest) = match reference.split_once('@') {
@@ -733,6 +749,15 @@ mod tests {
             ),
             (&["--image", ""], "--image is empty"),
             (&["--image", "my sql"], "contains whitespace"),
+            (
+                &["--image", "mysql@sha256:aéééééééé"],
+                "has a digest that is not hexadecimal",
+            ),
+            (
+                &["--backup-schedule", "0 3\n* * *"],
+                "contains a control character",
+            ),
+            (&["--memory", "1e400"], "--memory \"1e400\" is too large"),
             (
                 &["--preset", "huge"],
                 "unknown preset \"huge\" for mysql: expected one of dev, prod",

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::model::scalar::lenient;
 use crate::model::{AntiAffinity, Quantity, Scalar, ServiceType};
 
 /// One flag and the values key it sets.
@@ -216,21 +217,30 @@ pub const COMMON: &[Setting] = &[
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Values {
     /// Which database the file describes (`sts-gen render`); checked against the subcommand.
+    #[serde(default, deserialize_with = "lenient::text")]
     pub database: Option<String>,
     /// A preset to start from, as `--preset` (the flag wins).
+    #[serde(default, deserialize_with = "lenient::text")]
     pub preset: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
     pub namespace: Option<String>,
+    #[serde(default, deserialize_with = "lenient::int")]
     pub replicas: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::text")]
     pub image: Option<String>,
     #[serde(default)]
     pub storage: StorageValues,
     #[serde(default)]
     pub resources: ResourceValues,
     pub service_type: Option<ServiceType>,
+    #[serde(default, deserialize_with = "lenient::text")]
     pub existing_secret: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
     pub cluster_domain: Option<String>,
     pub anti_affinity: Option<AntiAffinity>,
+    #[serde(default, deserialize_with = "lenient::int")]
     pub termination_grace_period_seconds: Option<i64>,
     #[serde(default)]
     pub labels: BTreeMap<String, Scalar>,
@@ -242,6 +252,7 @@ pub struct Values {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StorageValues {
     pub size: Option<Quantity>,
+    #[serde(default, deserialize_with = "lenient::text")]
     pub class_name: Option<String>,
 }
 
@@ -260,10 +271,13 @@ pub struct ResourceValues {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BackupValues {
     /// Cron schedule of the backup CronJob; unset or "none": no backups.
+    #[serde(default, deserialize_with = "lenient::text")]
     pub schedule: Option<String>,
     pub storage_size: Option<Quantity>,
+    #[serde(default, deserialize_with = "lenient::text")]
     pub storage_class_name: Option<String>,
     /// Complete backups kept.
+    #[serde(default, deserialize_with = "lenient::int")]
     pub keep: Option<i64>,
     /// An S3-compatible bucket instead of the claim.
     pub s3: Option<S3Values>,
@@ -274,10 +288,13 @@ pub struct BackupValues {
 pub struct S3Values {
     /// An existing Secret with the keys endpoint, bucket, access-key-id, secret-access-key and
     /// optionally region.
+    #[serde(default, deserialize_with = "lenient::text")]
     pub secret: Option<String>,
     /// The folder of this instance's backups in the bucket (default: `<namespace>/<name>`).
+    #[serde(default, deserialize_with = "lenient::text")]
     pub prefix: Option<String>,
     /// The image of the S3 client (rclone) that uploads and downloads backups.
+    #[serde(default, deserialize_with = "lenient::text")]
     pub image: Option<String>,
 }
 
@@ -294,7 +311,12 @@ impl Layer {
         let values = if text.trim().is_empty() {
             Map::new()
         } else {
-            match serde_saphyr::from_str::<Value>(text)
+            // YAML 1.2's booleans only (`on` stays a word); `0755` and `1_000` stay text.
+            let mut options = serde_saphyr::Options::default();
+            options.strict_booleans = true;
+            options.leading_zero_numbers_as_strings = true;
+            options.underscored_numbers_as_strings = true;
+            match serde_saphyr::from_str_with_options::<Value>(text, options)
                 .map_err(|e| anyhow!("{}", with_source_line(&one_line(&e.to_string()), text)))
                 .with_context(|| format!("{origin}: invalid values"))?
             {
@@ -303,6 +325,8 @@ impl Layer {
                 _ => bail!("{origin}: invalid values: expected a map of keys such as replicas: 3"),
             }
         };
+        let mut values = values;
+        tidy(&mut values, "").with_context(|| format!("{origin}: invalid values"))?;
         Ok(Layer {
             origin: format!("{origin}: invalid values"),
             values,
@@ -377,6 +401,26 @@ impl Layer {
     pub fn common(&self) -> Result<Values> {
         read(&self.values, "")
     }
+}
+
+/// A null is a key not given (it never overrides a lower layer); no key takes a list.
+fn tidy(map: &mut Map<String, Value>, path: &str) -> Result<()> {
+    map.retain(|_, v| !v.is_null());
+    for (k, v) in map.iter_mut() {
+        let here = if path.is_empty() {
+            k.clone()
+        } else {
+            format!("{path}.{k}")
+        };
+        match v {
+            Value::Object(m) => tidy(m, &here)?,
+            Value::Array(_) => {
+                bail!("{here}: a list is not allowed here: expected a map or a value")
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn merge_maps(into: &mut Map<String, Value>, later: Map<String, Value>) {
@@ -552,6 +596,40 @@ mod tests {
         assert!(msg.starts_with("v.yaml: invalid values: "), "{msg}");
         assert!(msg.contains("line"), "{msg}");
         assert!(!msg.contains('\n'), "{msg}");
+    }
+
+    #[test]
+    fn a_null_is_a_key_not_given_and_no_key_takes_a_list() {
+        let mut v = yaml("replicas: 4\nstorage:\n  className: fast\n");
+        v.merge(yaml(
+            "replicas: ~\nstorage: {className: null}\nbackup: null\n",
+        ));
+        let v = v.common().unwrap();
+        assert_eq!(v.replicas, Some(4));
+        assert_eq!(v.storage.class_name.as_deref(), Some("fast"));
+        let e = Layer::from_yaml("storage: [20Gi, fast]\n", "v.yaml").unwrap_err();
+        assert_eq!(
+            format!("{e:#}"),
+            "v.yaml: invalid values: storage: a list is not allowed here: expected a map or a value"
+        );
+    }
+
+    #[test]
+    fn scalars_are_read_as_the_key_needs_them() {
+        let v =
+            yaml("replicas: \"4\"\nnamespace: 123\nname: on\nlabels: {a: 010, b: 1_000, c: yes}\n")
+                .common()
+                .unwrap();
+        assert_eq!(v.replicas, Some(4));
+        assert_eq!(v.namespace.as_deref(), Some("123"));
+        assert_eq!(v.name.as_deref(), Some("on"), "YAML 1.2: `on` is a word");
+        let labels: Vec<&str> = v.labels.values().map(|s| s.0.as_str()).collect();
+        assert_eq!(labels, ["010", "1_000", "yes"]);
+        let e = format!("{:#}", yaml("replicas: many\n").common().unwrap_err());
+        assert!(
+            e.contains("replicas: \"many\" is not a whole number"),
+            "{e}"
+        );
     }
 
     #[test]

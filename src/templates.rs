@@ -167,7 +167,8 @@ mod tests {
         // Every database with its presets and with backups to a claim and to a bucket: each
         // template file is rendered by some variant, and each partial included.
         let mut rendered = 0;
-        for db in crate::engine::ENGINES.iter().map(|e| e.name()) {
+        for engine in crate::engine::ENGINES {
+            let db = engine.name();
             let mut variants: Vec<&[&str]> = vec![
                 &[],
                 &["--replicas", "1"],
@@ -202,9 +203,15 @@ mod tests {
                     "20260101T000000Z",
                 ],
             ];
-            if db == "elasticsearch" {
-                variants.push(&["--no-privileged-init", "--http-tls"]);
-            }
+            // The engine's own switches, all given: what only they turn on is rendered too.
+            let switches: Vec<String> = engine
+                .flags()
+                .iter()
+                .filter(|s| matches!(s.value, crate::settings::Kind::Switch(_)))
+                .map(|s| s.long())
+                .collect();
+            let switches: Vec<&str> = switches.iter().map(String::as_str).collect();
+            variants.push(&switches);
             for extra in variants {
                 let mut argv = vec!["sts-gen".to_owned(), db.to_owned()];
                 argv.extend(extra.iter().map(|s| s.to_string()));
@@ -215,7 +222,7 @@ mod tests {
                 rendered += 1;
             }
         }
-        assert_eq!(rendered, 9 * crate::engine::ENGINES.len() + 1);
+        assert_eq!(rendered, 10 * crate::engine::ENGINES.len());
         let seen = RENDERED.with(|r| r.borrow().clone());
         // Loaded means rendered or included by some render (these, or another test's).
         let loaded: BTreeSet<&str> = ENV.templates().map(|(id, _)| id).collect();

@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use super::{Database, Engine, SetContext, backup_container, render_files};
 use crate::model::parts::{BACKUPS_DIR, empty_dir, mount, small_resources, tcp, volumes};
+use crate::model::scalar::lenient;
 use crate::model::{Backups, Parts, PasswordSource, Port, S3Store, Spec, Topology};
 use crate::settings::{KeyName, Kind, Setting, required, section};
 use crate::tls;
@@ -32,8 +33,10 @@ pub static ELASTICSEARCH: Elasticsearch = Elasticsearch;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Values {
     /// HTTPS on the HTTP port.
+    #[serde(default, deserialize_with = "lenient::flag")]
     http_tls: Option<bool>,
     /// A privileged init container raises vm.max_map_count; false: mmap off instead.
+    #[serde(default, deserialize_with = "lenient::flag")]
     privileged_init: Option<bool>,
 }
 

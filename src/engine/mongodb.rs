@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::{Database, Engine, SetContext, backup_container, render_files};
 use crate::model::parts::{empty_dir, exec, mount, small_resources, tcp, volumes};
+use crate::model::scalar::lenient;
 use crate::model::{Backups, Parts, Port, Quantity, Spec, Topology};
 use crate::settings::{KeyName, Kind, Setting, required, section};
 
@@ -24,6 +25,7 @@ pub static MONGODB: MongoDb = MongoDb;
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Values {
+    #[serde(default, deserialize_with = "lenient::text")]
     replica_set_name: Option<String>,
     /// `storage.wiredTiger.engineConfig.cacheSizeGB`; derived from the memory limit when unset.
     wired_tiger_cache_size: Option<Quantity>,

@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use super::{Database, Engine, SetContext, backup_container, render_files};
 use crate::model::parts::{empty_dir, exec, mount, small_resources, volumes};
+use crate::model::scalar::lenient;
 use crate::model::{Backups, Parts, Port, Quantity, Spec, Topology};
 use crate::settings::{KeyName, required, section};
 
@@ -211,10 +212,13 @@ const TMP: &str = volumes::TMP;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Values {
     /// `server_id` = this offset + the pod's ordinal.
+    #[serde(default, deserialize_with = "lenient::int")]
     server_id_offset: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
     max_connections: Option<i64>,
     /// `innodb_buffer_pool_size`; derived from the memory limit when unset.
     innodb_buffer_pool_size: Option<Quantity>,
+    #[serde(default, deserialize_with = "lenient::int")]
     binlog_expire_logs_seconds: Option<i64>,
 }
 

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::{Database, Engine, SetContext, backup_container, render_files};
 use crate::model::parts::{empty_dir, exec, mount, small_resources, volumes};
+use crate::model::scalar::lenient;
 use crate::model::{Backups, Parts, Port, Quantity, Spec, Topology};
 use crate::settings::{KeyName, required, section};
 
@@ -22,6 +23,7 @@ pub static POSTGRES: Postgres = Postgres;
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Values {
+    #[serde(default, deserialize_with = "lenient::int")]
     max_connections: Option<i64>,
     /// `wal_keep_size`: WAL kept for standbys that were away.
     wal_keep_size: Option<Quantity>,

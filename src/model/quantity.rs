@@ -47,6 +47,9 @@ impl Quantity {
                 "{text:?} is not a Kubernetes quantity: expected {allowed}"
             ));
         };
+        if !value.is_finite() {
+            return Err(format!("{text:?} is too large: expected {allowed}"));
+        }
         if value <= 0.0 {
             return Err(format!(
                 "{text:?} must be greater than zero: expected {allowed}"

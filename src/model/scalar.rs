@@ -29,6 +29,9 @@ impl<'de> Deserialize<'de> for Scalar {
             fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
                 Ok(Scalar(v.to_string()))
             }
+            fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
         }
         d.deserialize_any(V)
     }
@@ -37,5 +40,100 @@ impl<'de> Deserialize<'de> for Scalar {
 impl fmt::Display for Scalar {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// Values-file fields that take what a YAML user means: a string field takes a number or a
+/// boolean as text (`namespace: 123`), a whole-number field a quoted number (`replicas: "4"`),
+/// a boolean field the YAML 1.1 words (`yes`, `off`). Use with
+/// `#[serde(default, deserialize_with = "…")]` on `Option` fields.
+pub mod lenient {
+    use std::fmt;
+
+    use serde::de::{Deserializer, Error, Visitor};
+
+    use super::Scalar;
+    use serde::Deserialize;
+
+    /// A string, or a number or boolean as its text.
+    pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(Option::<Scalar>::deserialize(d)?.map(|s| s.0))
+    }
+
+    /// A whole number, or a string holding one.
+    pub fn int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = i64;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a whole number")
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<i64, E> {
+                Ok(v)
+            }
+            fn visit_u64<E: Error>(self, v: u64) -> Result<i64, E> {
+                i64::try_from(v).map_err(|_| E::custom(format!("{v} is too large")))
+            }
+            fn visit_str<E: Error>(self, v: &str) -> Result<i64, E> {
+                v.trim()
+                    .parse()
+                    .map_err(|_| E::custom(format!("{v:?} is not a whole number")))
+            }
+        }
+        struct Some;
+        impl<'de> Visitor<'de> for Some {
+            type Value = Option<i64>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a whole number")
+            }
+            fn visit_none<E>(self) -> Result<Option<i64>, E> {
+                Ok(None)
+            }
+            fn visit_unit<E>(self) -> Result<Option<i64>, E> {
+                Ok(None)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<i64>, D::Error> {
+                d.deserialize_any(V).map(Option::Some)
+            }
+        }
+        d.deserialize_option(Some)
+    }
+
+    /// A boolean: `true`/`false`, or (as YAML 1.1 has them) `yes`/`no`/`on`/`off`, also quoted.
+    pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = bool;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("true or false")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<bool, E> {
+                Ok(v)
+            }
+            fn visit_str<E: Error>(self, v: &str) -> Result<bool, E> {
+                match v.trim().to_ascii_lowercase().as_str() {
+                    "true" | "yes" | "on" => Ok(true),
+                    "false" | "no" | "off" => Ok(false),
+                    _ => Err(E::custom(format!("{v:?} is not true or false"))),
+                }
+            }
+        }
+        struct Some;
+        impl<'de> Visitor<'de> for Some {
+            type Value = Option<bool>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("true or false")
+            }
+            fn visit_none<E>(self) -> Result<Option<bool>, E> {
+                Ok(None)
+            }
+            fn visit_unit<E>(self) -> Result<Option<bool>, E> {
+                Ok(None)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<bool>, D::Error> {
+                d.deserialize_any(V).map(Option::Some)
+            }
+        }
+        d.deserialize_option(Some)
     }
 }
