@@ -432,12 +432,12 @@ fn resources(r: &ResourceValues) -> Result<Resources> {
     if let Some(limit) = &cpu_limit {
         ensure!(
             limit.value() >= cpu.value(),
-            "resources.cpuLimit {limit} is below the CPU request {cpu}: expected at least {cpu}"
+            "resources.cpuLimit {limit} is below the CPU request {cpu}: expected at least {cpu} (e.g. --set resources.cpuLimit={cpu})"
         );
     }
     ensure!(
         memory_limit.value() >= memory.value(),
-        "resources.memoryLimit {memory_limit} is below the memory request {memory}: expected at least {memory}"
+        "resources.memoryLimit {memory_limit} is below the memory request {memory}: expected at least {memory} (e.g. --set resources.memoryLimit={memory})"
     );
     Ok(Resources {
         cpu,

@@ -171,6 +171,14 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         for e in ENGINES {
             assert!(seen.insert(e.name()), "{} twice", e.name());
+            // Its section must not shadow a shared key (`storage`, `backup`, …).
+            let mut shared = crate::settings::Layer::default();
+            shared.insert(e.name(), serde_json::json!({})).unwrap();
+            assert!(
+                shared.common().is_err(),
+                "{} is a shared values key",
+                e.name()
+            );
             assert!(e.name().bytes().all(|b| b.is_ascii_lowercase()));
             for s in e.flags() {
                 assert!(
