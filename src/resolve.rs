@@ -45,6 +45,11 @@ impl Request {
 
     /// Names a setting in errors: the flag when the user gave it, else its values-file key.
     fn name(&self, key: &str) -> String {
+        debug_assert!(
+            settings(self.engine).any(|s| s.key == key)
+                || key.starts_with(&format!("{}.", self.engine.name())),
+            "{key} is the key of no flag: a typo would name the key where the user gave the flag"
+        );
         match self.flags.iter().find(|(s, _)| s.key == key) {
             Some((s, _)) => s.long(),
             None => key.to_owned(),
