@@ -195,6 +195,13 @@ pub const COMMON: &[Setting] = &[
         "Size of the backups' PersistentVolumeClaim",
     ),
     setting(
+        "backup.storageClassName",
+        "backup-storage-class",
+        "NAME",
+        Kind::Text,
+        "StorageClass of the backups' PersistentVolumeClaim (Elasticsearch: one with ReadWriteMany) [default: the cluster's default class]",
+    ),
+    setting(
         "backup.keep",
         "backup-keep",
         "N",

@@ -304,6 +304,19 @@ impl Database for Options {
                     .to_owned(),
             );
         }
+        // The backups claim is mounted by every node: only a ReadWriteMany class binds it.
+        if let Some(b) = &spec.backup
+            && spec.backup_s3.is_none()
+            && b.storage.class_name.is_none()
+        {
+            w.push(
+                "every node mounts the snapshots' claim, so it needs a ReadWriteMany StorageClass: \
+                 with the cluster's default (block storage on most clouds) it never binds and no \
+                 node starts; give --backup-storage-class NAME (NFS, EFS, CephFS, Filestore) or \
+                 keep the snapshots in a bucket with --backup-s3-secret"
+                    .to_owned(),
+            );
+        }
         let n = spec.replicas;
         w.extend(if n == 2 {
             vec![
@@ -814,6 +827,31 @@ mod tests {
         let p = parts(&s3);
         assert!(!p.volumes.iter().any(|v| v.name == S3_SECRET));
         assert!(!p.scripts["init-config.sh"].contains("elasticsearch-keystore"));
+    }
+
+    /// The snapshots' claim binds only with a ReadWriteMany class; without one (and without a
+    /// bucket) the output says so, and `prod` names no repository of its own.
+    #[test]
+    fn a_claim_repository_needs_a_shared_class_and_prod_schedules_everywhere() {
+        let warned = |args: &[&str]| {
+            let r = set(args).unwrap();
+            r.database
+                .warnings(&r.spec)
+                .iter()
+                .any(|w| w.contains("needs a ReadWriteMany StorageClass"))
+        };
+        assert!(warned(&["--backup-schedule", "@daily"]));
+        assert!(!warned(&["--backup-schedule", "@daily", "--backup-storage-class", "nfs"]));
+        assert!(!warned(&["--backup-schedule", "@daily", "--backup-s3-secret", "s3"]));
+        assert!(!warned(&[]));
+        assert!(set(&["--preset", "prod"]).unwrap().spec.backup.is_none());
+        let with_bucket = ["--preset", "prod", "--backup-schedule", "0 3 * * *", "--backup-s3-secret", "s3"];
+        assert!(!warned(&with_bucket));
+        assert_eq!(
+            set(&with_bucket).unwrap().spec.backup.unwrap().storage.size.as_str(),
+            "500Gi",
+            "prod's size for the Jobs' scratch volume"
+        );
     }
 
     #[test]
