@@ -47,6 +47,8 @@ pub struct Flavor {
     ping_login: &'static [&'static str],
     /// Replicas fetch their data from a peer's `clone-server` sidecar (port `clone`).
     clone_server: bool,
+    /// The longest replication password the server takes in `CHANGE … SOURCE/MASTER TO`.
+    max_replication_password: u32,
 }
 
 pub struct Mysql {
@@ -76,6 +78,8 @@ pub static MYSQL: Mysql = Mysql {
         clone_host: "%",
         ping_login: &[],
         clone_server: false,
+        // ER_CHANGE_SOURCE_PASSWORD_LENGTH.
+        max_replication_password: 32,
     },
 };
 
@@ -102,6 +106,8 @@ pub static MARIADB: Mysql = Mysql {
         // (unix_socket, no privileges).
         ping_login: &["--user=mysql"],
         clone_server: true,
+        // "is too long for MASTER_PASSWORD (should be no longer than 96)" (10.11, measured).
+        max_replication_password: 96,
     },
 };
 

@@ -507,6 +507,53 @@ fn rendered_function(argv: &[&str], key: &str, name: &str) -> String {
     script[start..end].to_owned()
 }
 
+/// Runs `function` (a rendered shell function) with bash, called with `arg`: (success, stderr).
+fn call(function: &str, name: &str, arg: &str) -> (bool, String) {
+    let out = std::process::Command::new("bash")
+        .args(["-euc", &format!("{function}\n{name} \"$1\""), "bash", arg])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Credentials that would break at run time are refused before anything is copied, with the
+/// reason: MySQL's 32-character replication password (MariaDB's 96), a Redis password with a line
+/// break (it would split `requirepass`).
+#[test]
+fn credentials_that_would_break_at_run_time_are_refused_first() {
+    for (db, max) in [("mysql", 32), ("mariadb", 96)] {
+        let check = rendered_function(&[db], "init-data.sh", "check_replication_password");
+        assert!(call(&check, "check_replication_password", &"p".repeat(max)).0);
+        let (ok, err) = call(&check, "check_replication_password", &"p".repeat(max + 1));
+        assert!(!ok, "{db}: {} characters accepted", max + 1);
+        assert!(
+            err.contains(&format!("is {} characters long", max + 1))
+                && err.contains(&format!("at most {max}")),
+            "{err}"
+        );
+        let script = rendered_script(&[db], "init-data.sh");
+        let call_at = script
+            .find("\ncheck_replication_password \"$(secret")
+            .unwrap();
+        assert!(
+            call_at < script.find("\nmkdir -p \"$SCRATCH\"").unwrap(),
+            "{db}: checked before anything is copied"
+        );
+    }
+    let check = rendered_function(&["redis"], "init-config.sh", "check_password");
+    assert!(call(&check, "check_password", "pa ss\"'$x").0);
+    for bad in ["pa\nss", "pa\rss", "pa\tss"] {
+        let (ok, err) = call(&check, "check_password", bad);
+        assert!(
+            !ok && err.contains("holds a control character"),
+            "{bad:?}: {err}"
+        );
+    }
+}
+
 /// MariaDB's binlog-state comparison (pod 0 clones the most complete peer), run by bash as
 /// rendered.
 #[test]
