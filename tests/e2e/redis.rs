@@ -93,6 +93,54 @@ fn redis_wiped_primary_copies_a_peer_instead_of_emptying_the_replicas() {
     );
 }
 
+/// Pod 0 rebuilt from the peer that holds the most of its stream, not the first that answers, and
+/// the donor is never left writable.
+#[test]
+fn redis_wiped_primary_copies_the_most_complete_peer() {
+    let Some(mut c) = cluster::<Redis>(3) else {
+        return;
+    };
+    bootstrap::<Redis>(&mut c, 3);
+    for o in [1, 2] {
+        assert_eq!(eventually(20, "1", || Redis::items(&c, o)), "1", "pod {o}");
+    }
+    // Pod 1 falls behind: it stops following before item 2.
+    assert_eq!(cli(&c, 1, "replicaof no one"), "OK");
+    Redis::write(&c, 2);
+    assert_eq!(eventually(20, "1,2", || Redis::items(&c, 2)), "1,2");
+    assert_eq!(Redis::items(&c, 1), "1");
+    c.stop_pod(0);
+    c.wipe_volume(0);
+    let log = c.start_pod(0);
+    assert!(log.contains("copied the dataset of redis-2"), "{log}");
+    c.wait_ready(0, READY);
+    assert_eq!(
+        Redis::items(&c, 0),
+        "1,2",
+        "nothing written before the loss is lost"
+    );
+    // The donor follows pod 0 again, read-only, with its own write guard back.
+    let read_only = || {
+        let reply = cli(&c, 2, "set x y");
+        if reply.contains("READONLY") {
+            "read-only".to_owned()
+        } else {
+            reply
+        }
+    };
+    assert_eq!(
+        eventually(30, "read-only", read_only),
+        "read-only",
+        "the donor is a replica again"
+    );
+    assert_eq!(
+        cli(&c, 2, "config get min-replicas-to-write"),
+        "min-replicas-to-write\n0"
+    );
+    Redis::write(&c, 3);
+    assert_eq!(eventually(30, "1,2,3", || Redis::items(&c, 2)), "1,2,3");
+}
+
 #[test]
 fn redis_scale_to_four_syncs_and_catches_up() {
     scenarios::scale_to_four::<Redis>();
