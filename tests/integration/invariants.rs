@@ -554,6 +554,44 @@ fn credentials_that_would_break_at_run_time_are_refused_first() {
     }
 }
 
+/// Pod 0's rebuild waits for every peer, not only the first that answers (the most complete may be
+/// restarting), and after the deadline chooses among those that answered.
+#[test]
+fn rebuilding_pod_0_waits_for_every_peer() {
+    for db in ["mysql", "mariadb"] {
+        let wait = rendered_function(&[db], "init-data.sh", "wait_for_peers");
+        // Peer 2 answers from the third try on; peer 3 never.
+        let script = |peers: &str, wait_seconds: u32| {
+            format!(
+                "log() {{ echo \"$*\" >&2; }}\nsleep() {{ :; }}\ntries=0\n\
+                 peer_alive() {{ case $1 in 1) true ;; 2) tries=$((tries + 1)); [ $tries -ge 3 ] ;; *) false ;; esac; }}\n\
+                 PEER_WAIT_SECONDS={wait_seconds}\n{wait}\nwait_for_peers {peers}"
+            )
+        };
+        let run = |peers: &str, wait_seconds: u32| {
+            std::process::Command::new("bash")
+                .args(["-euc", &script(peers, wait_seconds)])
+                .output()
+                .unwrap()
+        };
+        let out = run("1 2", 60);
+        assert!(out.status.success(), "{db}: {out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "1 2\n",
+            "{db}: waited for peer 2"
+        );
+        let out = run("1 3", 0);
+        assert!(out.status.success(), "{db}: {out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "1\n",
+            "{db}: deadline: among those answering"
+        );
+        assert!(!run("3", 0).status.success(), "{db}: none answers");
+    }
+}
+
 /// MariaDB's binlog-state comparison (pod 0 clones the most complete peer), run by bash as
 /// rendered.
 #[test]
