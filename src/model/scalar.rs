@@ -55,6 +55,25 @@ pub mod lenient {
     use super::Scalar;
     use serde::Deserialize;
 
+    /// `null` or absent: `None`; anything else as the visitor `V` reads it.
+    struct Optional<V>(V);
+
+    impl<'de, V: Visitor<'de>> Visitor<'de> for Optional<V> {
+        type Value = Option<V::Value>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            self.0.expecting(f)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self.0).map(Some)
+        }
+    }
+
     /// A string, or a number or boolean as its text.
     pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
         Ok(Option::<Scalar>::deserialize(d)?.map(|s| s.0))
@@ -80,23 +99,7 @@ pub mod lenient {
                     .map_err(|_| E::custom(format!("{v:?} is not a whole number")))
             }
         }
-        struct Some;
-        impl<'de> Visitor<'de> for Some {
-            type Value = Option<i64>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a whole number")
-            }
-            fn visit_none<E>(self) -> Result<Option<i64>, E> {
-                Ok(None)
-            }
-            fn visit_unit<E>(self) -> Result<Option<i64>, E> {
-                Ok(None)
-            }
-            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<i64>, D::Error> {
-                d.deserialize_any(V).map(Option::Some)
-            }
-        }
-        d.deserialize_option(Some)
+        d.deserialize_option(Optional(V))
     }
 
     /// A boolean: `true`/`false`, or (as YAML 1.1 has them) `yes`/`no`/`on`/`off`, also quoted.
@@ -118,22 +121,6 @@ pub mod lenient {
                 }
             }
         }
-        struct Some;
-        impl<'de> Visitor<'de> for Some {
-            type Value = Option<bool>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("true or false")
-            }
-            fn visit_none<E>(self) -> Result<Option<bool>, E> {
-                Ok(None)
-            }
-            fn visit_unit<E>(self) -> Result<Option<bool>, E> {
-                Ok(None)
-            }
-            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<bool>, D::Error> {
-                d.deserialize_any(V).map(Option::Some)
-            }
-        }
-        d.deserialize_option(Some)
+        d.deserialize_option(Optional(V))
     }
 }
