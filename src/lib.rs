@@ -263,7 +263,7 @@ fn list() -> String {
 
 /// An error message as one line: control characters (a newline in a file name or a value)
 /// escaped as Rust writes them.
-pub fn one_line(message: &str) -> String {
+pub fn error_line(message: &str) -> String {
     message
         .chars()
         .map(|c| {

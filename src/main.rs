@@ -22,7 +22,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if sts_gen::is_broken_pipe(&e) => ExitCode::SUCCESS, // `| head` is not an error
         Err(e) => {
-            eprintln!("sts-gen: error: {}", sts_gen::one_line(&format!("{e:#}")));
+            eprintln!("sts-gen: error: {}", sts_gen::error_line(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

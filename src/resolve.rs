@@ -105,12 +105,9 @@ pub fn resolve_with(req: &Request, password: PasswordSource) -> Result<Resolved>
     }
     let mut spec = spec_from_values(req, &common)?;
     let database = engine.configure(&spec, section.as_ref(), &|key| req.name(key))?;
-    if let Credentials::Generated(_) = spec.credentials {
-        spec.credentials = Credentials::Generated(engine.generate_secret(&spec, password)?);
-    }
-    let warnings = database.warnings(&spec);
     let mut notes = Vec::new();
     if let Credentials::Generated(_) = spec.credentials {
+        spec.credentials = Credentials::Generated(engine.generate_secret(&spec, password)?);
         notes.push(format!(
             "note: generated new random credentials into Secret {}; every run generates new ones, so \
              apply it once (or create the Secret yourself) and use --existing-secret {} afterwards",
@@ -118,10 +115,10 @@ pub fn resolve_with(req: &Request, password: PasswordSource) -> Result<Resolved>
         ));
     }
     Ok(Resolved {
+        warnings: database.warnings(&spec),
         spec,
         database,
         notes,
-        warnings,
     })
 }
 

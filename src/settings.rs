@@ -315,7 +315,8 @@ pub struct Layer {
 impl Layer {
     /// A values document. `origin` names the file in errors; syntax errors carry the line.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Layer> {
-        let values = if text.trim().is_empty() {
+        let origin = format!("{origin}: invalid values");
+        let mut values = if text.trim().is_empty() {
             Map::new()
         } else {
             // YAML 1.2's booleans only (`on` stays a word); `0755` and `1_000` stay text.
@@ -325,19 +326,15 @@ impl Layer {
             options.underscored_numbers_as_strings = true;
             match serde_saphyr::from_str_with_options::<Value>(text, options)
                 .map_err(|e| anyhow!("{}", with_source_line(&one_line(&e.to_string()), text)))
-                .with_context(|| format!("{origin}: invalid values"))?
+                .with_context(|| origin.clone())?
             {
                 Value::Object(map) => map,
                 Value::Null => Map::new(),
-                _ => bail!("{origin}: invalid values: expected a map of keys such as replicas: 3"),
+                _ => bail!("{origin}: expected a map of keys such as replicas: 3"),
             }
         };
-        let mut values = values;
-        tidy(&mut values, "").with_context(|| format!("{origin}: invalid values"))?;
-        Ok(Layer {
-            origin: format!("{origin}: invalid values"),
-            values,
-        })
+        tidy(&mut values, "").with_context(|| origin.clone())?;
+        Ok(Layer { origin, values })
     }
 
     /// One `--set KEY=VALUE`; the key is a values-file path such as `storage.size`.
@@ -355,13 +352,9 @@ impl Layer {
         Ok(layer)
     }
 
-    /// Set `key` (a values path; a label key after `labels.` is taken whole: label keys contain
-    /// dots) to `value`.
+    /// Set the values path `key` (see `key_path`) to `value`.
     pub fn insert(&mut self, key: &str, value: Value) -> Result<()> {
-        let parts: Vec<&str> = match key.split_once('.') {
-            Some(("labels", label)) => vec!["labels", label],
-            _ => key.split('.').collect(),
-        };
+        let parts = key_path(key);
         if parts.iter().any(|p| p.is_empty()) {
             bail!("the key {key:?} has an empty path segment");
         }
@@ -387,10 +380,11 @@ impl Layer {
 
     /// The value at the values path `key` (`storage.size`), as text.
     pub fn get(&self, key: &str) -> Option<String> {
-        let (first, rest) = key.split_once('.').unwrap_or((key, ""));
-        let mut value = self.values.get(first)?;
-        for part in rest.split('.').filter(|p| !p.is_empty()) {
-            value = value.get(part)?;
+        let parts = key_path(key);
+        let (first, rest) = parts.split_first()?;
+        let mut value = self.values.get(*first)?;
+        for part in rest {
+            value = value.get(*part)?;
         }
         Some(match value {
             Value::String(s) => s.clone(),
@@ -407,6 +401,15 @@ impl Layer {
     /// The shared values of this layer (its engine sections taken out first).
     pub fn common(&self) -> Result<Values> {
         read(&self.values, "")
+    }
+}
+
+/// The parts of a values path: `storage.size` → `storage`, `size`; a label key after `labels.` is
+/// one part (label keys contain dots).
+fn key_path(key: &str) -> Vec<&str> {
+    match key.split_once('.') {
+        Some(("labels", label)) => vec!["labels", label],
+        _ => key.split('.').collect(),
     }
 }
 

@@ -5,11 +5,12 @@
 
 use std::path::PathBuf;
 
-use crate::scenarios::args;
-
 use crate::eventually;
 use crate::podsim::Cluster;
-use crate::scenarios::{Db, bootstrap, cluster_with, generate, restore_job, restored_set_serves};
+use crate::scenarios::{
+    Db, args, backup_set, bootstrap, cluster_with, generate, restore_job, restored_set_serves,
+    restoring,
+};
 
 /// The slot of the S3 endpoint's network namespace (pods use 0.., Jobs 60).
 const S3_SLOT: u32 = 50;
@@ -91,16 +92,8 @@ pub fn backup_to_s3_restores_into_a_fresh_set<D: Db>() {
         return;
     }
     let name = D::KIND;
-    let set = args(&[
-        "--replicas",
-        "3",
-        "--backup-schedule",
-        "0 3 * * *",
-        "--backup-keep",
-        "2",
-        "--backup-s3-secret",
-        "s3",
-    ]);
+    let mut set = backup_set();
+    set.extend(args(&["--backup-s3-secret", "s3"]));
     let Some(mut c) = cluster_with::<D>(set.clone()) else {
         return;
     };
@@ -166,16 +159,7 @@ pub fn backup_to_s3_restores_into_a_fresh_set<D: Db>() {
     assert_eq!(objects, "backup.tar\nsts-gen-backup.info\n");
     D::write(&c, 3); // after the backups: not in them
 
-    let restore_from = |backup: &str| {
-        let mut a = set.clone();
-        a.extend(args(&[
-            "--restore-from",
-            backup,
-            "--existing-secret",
-            &format!("{name}-credentials"),
-        ]));
-        a
-    };
+    let restore_from = |backup: &str| restoring::<D>(&set, backup);
     let missing = restore_job(&generate::<D>(&restore_from("20000101T000000Z")));
     let refused = c
         .run_job(&missing)

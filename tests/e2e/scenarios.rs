@@ -139,18 +139,35 @@ pub fn restarted_primary_keeps_its_data<D: Db>() {
     }
 }
 
-/// The backup CronJob's command copies a standby; everything is lost; the restore Job fills a
-/// fresh pod 0 from the backup, and the fresh set serves what was written before the backup.
-/// Returns the restore Job's output (empty when the suite is skipped).
-pub fn backup_restores_into_a_fresh_set<D: Db>() -> String {
-    let set = args(&[
+/// Three pods with daily backups, the newest 2 kept.
+pub fn backup_set() -> Args {
+    args(&[
         "--replicas",
         "3",
         "--backup-schedule",
         "0 3 * * *",
         "--backup-keep",
         "2",
-    ]);
+    ])
+}
+
+/// `set` printing what restores `backup` (with the generated Secret's name as an existing one).
+pub fn restoring<D: Db>(set: &[String], backup: &str) -> Args {
+    let mut a = set.to_vec();
+    a.extend(args(&[
+        "--restore-from",
+        backup,
+        "--existing-secret",
+        &format!("{}-credentials", D::KIND),
+    ]));
+    a
+}
+
+/// The backup CronJob's command copies a standby; everything is lost; the restore Job fills a
+/// fresh pod 0 from the backup, and the fresh set serves what was written before the backup.
+/// Returns the restore Job's output (empty when the suite is skipped).
+pub fn backup_restores_into_a_fresh_set<D: Db>() -> String {
+    let set = backup_set();
     let Some(mut c) = cluster_with::<D>(set.clone()) else {
         return String::new();
     };
@@ -182,14 +199,7 @@ pub fn backup_restores_into_a_fresh_set<D: Db>() -> String {
     );
     D::write(&c, 3); // after the backups: not in them
 
-    let mut restore = set;
-    restore.extend(args(&[
-        "--restore-from",
-        &names[1],
-        "--existing-secret",
-        &format!("{}-credentials", D::KIND),
-    ]));
-    let job = restore_job(&generate::<D>(&restore));
+    let job = restore_job(&generate::<D>(&restoring::<D>(&set, &names[1])));
     // Never over live data: with the set running, the restore Job refuses.
     let refused = c
         .run_job(&job)
