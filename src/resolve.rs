@@ -71,7 +71,10 @@ impl Request {
 
 /// The settings every database subcommand has: the shared ones, then the engine's own.
 pub fn settings(engine: &dyn Engine) -> impl Iterator<Item = &'static Setting> {
-    COMMON.iter().chain(engine.flags())
+    COMMON
+        .iter()
+        .filter(|s| engine.replicas_lag() || !s.key.starts_with("replication."))
+        .chain(engine.flags())
 }
 
 /// What `resolve` produced: the spec, the configured database, and lines for stderr.
@@ -241,6 +244,7 @@ fn spec_from_values(req: &Request, v: &Values) -> Result<Spec> {
         anti_affinity: required(&v.anti_affinity, "antiAffinity")?,
         termination_grace_period_seconds: grace,
         labels: labels(v)?,
+        max_lag_seconds: max_lag(req, v)?,
         backup: backup(req, &v.backup)?,
         restore_from,
         backup_s3: s3_store(req, &names, &v.backup)?,
@@ -300,6 +304,20 @@ fn restore_from(req: &Request, credentials: &Credentials) -> Result<Option<Strin
 }
 
 /// The backup settings: none unless a schedule is set (and not "none").
+/// `replication.maxLagSeconds`: whole seconds, 1 to a day. Every engine's defaults set it, except
+/// Elasticsearch's, which refuses it (see its `configure`).
+fn max_lag(req: &Request, v: &Values) -> Result<Option<u32>> {
+    let Some(lag) = v.replication.max_lag_seconds else {
+        return Ok(None);
+    };
+    ensure!(
+        (1..=86_400).contains(&lag),
+        "{} {lag} is out of range: expected 1 to 86400 seconds",
+        req.name("replication.maxLagSeconds")
+    );
+    Ok(Some(lag as u32))
+}
+
 fn backup(req: &Request, b: &BackupValues) -> Result<Option<BackupSpec>> {
     let schedule = match b.schedule.as_deref().map(str::trim) {
         None | Some("none") => return Ok(None),
@@ -725,6 +743,14 @@ mod tests {
             ),
             (&["--replicas", "33"], "expected 1 to 32"),
             (&["--set", "replicas=0"], "replicas 0 is out of range"),
+            (
+                &["--max-lag", "0"],
+                "--max-lag 0 is out of range: expected 1 to 86400 seconds",
+            ),
+            (
+                &["--set", "replication.maxLagSeconds=86401"],
+                "replication.maxLagSeconds 86401 is out of range",
+            ),
             (
                 &["--name", "My_DB"],
                 "--name: name \"My_DB\" is not a valid DNS-1123 label",

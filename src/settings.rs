@@ -181,6 +181,13 @@ pub const COMMON: &[Setting] = &[
         "DNS domain of the cluster, used in the pods' stable DNS names",
     ),
     setting(
+        "replication.maxLagSeconds",
+        "max-lag",
+        "SECONDS",
+        Kind::Count("a number of seconds such as 60"),
+        "Replication lag beyond which a replica is not Ready (it leaves the read Service) and not a backup source (not Elasticsearch)",
+    ),
+    setting(
         "backup.schedule",
         "backup-schedule",
         "CRON",
@@ -252,7 +259,17 @@ pub struct Values {
     #[serde(default)]
     pub labels: BTreeMap<String, Scalar>,
     #[serde(default)]
+    pub replication: ReplicationValues,
+    #[serde(default)]
     pub backup: BackupValues,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReplicationValues {
+    /// Lag (seconds) beyond which a replica is neither Ready nor a backup source.
+    #[serde(default, deserialize_with = "lenient::int")]
+    pub max_lag_seconds: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

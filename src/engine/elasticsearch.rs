@@ -230,6 +230,10 @@ impl Engine for Elasticsearch {
         FLAGS
     }
 
+    fn replicas_lag(&self) -> bool {
+        false
+    }
+
     fn secrets(&self) -> &'static [(&'static str, usize)] {
         &[(KEY_PASSWORD, 24)]
     }
@@ -268,6 +272,10 @@ impl Engine for Elasticsearch {
         _key: KeyName,
     ) -> Result<Box<dyn Database>> {
         let e: Values = section(self.name(), v)?;
+        ensure!(
+            spec.max_lag_seconds.is_none(),
+            "replication.maxLagSeconds does not apply to elasticsearch: its shards replicate inside the cluster, which has no lagging replicas to leave out"
+        );
         let half_mib = spec.resources.memory_limit.value() as u64 / 2 / (1 << 20);
         ensure!(
             half_mib >= 256,

@@ -67,6 +67,11 @@ pub trait Engine: Sync {
     }
     /// The most replicas the database supports in this topology.
     fn max_replicas(&self) -> u32;
+    /// Whether its replicas follow a primary and can lag behind it (`replication.maxLagSeconds`
+    /// applies): all but Elasticsearch.
+    fn replicas_lag(&self) -> bool {
+        true
+    }
     /// Keys of the credentials Secret and the length of each generated password.
     fn secrets(&self) -> &'static [(&'static str, usize)];
     /// The generated Secret's contents: by default a random password for every key.
@@ -121,6 +126,8 @@ pub struct SetContext<'a> {
     pub names: &'a Names,
     pub cluster_domain: &'a str,
     pub replicas: u32,
+    /// Lag beyond which a replica is neither Ready nor a backup source (not Elasticsearch).
+    pub max_lag_seconds: Option<u32>,
     /// Set when the spec has backups.
     pub backup: Option<BackupContext>,
 }
@@ -131,6 +138,7 @@ impl SetContext<'_> {
             names: &spec.names,
             cluster_domain: &spec.cluster_domain,
             replicas: spec.replicas,
+            max_lag_seconds: spec.max_lag_seconds,
             backup: spec.backup.as_ref().map(|b| BackupContext {
                 dir: BACKUPS_DIR,
                 keep: b.keep,

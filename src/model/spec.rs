@@ -27,6 +27,9 @@ pub struct Spec {
     pub anti_affinity: AntiAffinity,
     pub termination_grace_period_seconds: i64,
     pub labels: BTreeMap<String, String>,
+    /// Replication lag (seconds) beyond which a replica is not Ready and not a backup source;
+    /// `None` where the engine has no replicas that lag (Elasticsearch).
+    pub max_lag_seconds: Option<u32>,
     /// Scheduled backups, if on.
     pub backup: Option<BackupSpec>,
     /// `--restore-from`: the output is what restores this backup into pod 0.
