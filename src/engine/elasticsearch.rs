@@ -144,7 +144,9 @@ struct Context<'a> {
     transport_port: i32,
     readiness_port: i32,
     max_map_count: u32,
-    master_nodes: Vec<String>,
+    /// One node: `discovery.type: single-node` (another topology: going from one node to more
+    /// changes the configuration, and so the pods).
+    single_node: bool,
     elasticsearch: &'a Options,
     paths: Paths,
     keys: Keys,
@@ -379,12 +381,12 @@ impl Options {
         s3: Option<&S3Store>,
     ) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>)> {
         let ctx = Context {
-            set: SetContext::of(spec),
+            set: SetContext::of(spec, PATHS.scripts),
             http_port: HTTP.number,
             transport_port: TRANSPORT.number,
             readiness_port: READINESS_PORT,
             max_map_count: MAX_MAP_COUNT,
-            master_nodes: (0..spec.replicas).map(|i| spec.names.pod(i)).collect(),
+            single_node: spec.replicas == 1,
             elasticsearch: self,
             paths: PATHS,
             keys: Keys {
@@ -429,20 +431,20 @@ impl Options {
         if self.privileged_init {
             init_containers.push(init_sysctl(image));
         }
+        // The data volume read-write: init-config records there that the cluster has formed.
+        // /tmp: curl's config (the cluster is asked whether it formed) and, with S3, the JVM of
+        // elasticsearch-keystore (the root file system is read-only).
         let mut init_config_mounts = vec![
             mount(volumes::SCRIPTS, PATHS.scripts, true),
             mount(volumes::CONFIG, PATHS.config_map, true),
             mount(volumes::CREDENTIALS, PATHS.credentials, true),
-            mount(volumes::DATA, PATHS.data, true),
+            mount(volumes::DATA, PATHS.data, false),
             mount(CONFIG_COPY, PATHS.config_copy, false),
+            mount(TMP, "/tmp", false),
         ];
         if s3 {
-            // The S3 client's settings come from the Secret; elasticsearch-keystore is a Java
-            // tool, and the JVM wants a writable /tmp (the root file system is read-only).
-            init_config_mounts.extend([
-                mount(S3_SECRET, S3_SECRET_DIR, true),
-                mount(TMP, "/tmp", false),
-            ]);
+            // The S3 client's settings come from the Secret.
+            init_config_mounts.push(mount(S3_SECRET, S3_SECRET_DIR, true));
         }
         init_containers.push(Container {
             name: "init-config".into(),
@@ -629,16 +631,11 @@ mod tests {
     }
 
     #[test]
-    fn initial_master_nodes_are_exactly_the_pods() {
+    fn discovery_is_the_headless_service_or_a_single_node() {
         let yml = &parts(&["-r", "3"]).config["elasticsearch.yml"];
-        assert!(
-            yml.contains(
-                "cluster.initial_master_nodes:\n  - elasticsearch-0\n  - elasticsearch-1\n  - elasticsearch-2\n"
-            ),
-            "{yml}"
-        );
         assert!(yml.contains("discovery.seed_hosts: elasticsearch-headless\n"));
-        assert!(!yml.contains("single-node"));
+        // The first election's list is init-config's, from the replica count at run time.
+        assert!(!yml.contains("cluster.initial_master_nodes:") && !yml.contains("single-node"));
         let yml = &parts(&["-r", "1"]).config["elasticsearch.yml"];
         assert!(yml.contains("discovery.type: single-node"));
         assert!(!yml.contains("initial_master_nodes") && !yml.contains("seed_hosts"));

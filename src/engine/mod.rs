@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::{Container, ResourceRequirements};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::model::parts::{BACKUPS_DIR, mount, volumes};
+use crate::model::parts::{BACKUPS_DIR, REPLICAS_KEY, mount, volumes};
 use crate::model::{Names, Parts, PasswordSource, Spec};
 use crate::settings::{KeyName, Setting};
 pub use crate::templates::render_files;
@@ -125,7 +125,9 @@ pub struct BackupContext {
 pub struct SetContext<'a> {
     pub names: &'a Names,
     pub cluster_domain: &'a str,
-    pub replicas: u32,
+    /// The file holding the replica count as rendered (see `REPLICAS_KEY`); the count itself is
+    /// not in the context, so that no script or configuration file changes with it.
+    pub replicas_file: String,
     /// Lag beyond which a replica is neither Ready nor a backup source (not Elasticsearch).
     pub max_lag_seconds: Option<u32>,
     /// Set when the spec has backups.
@@ -133,11 +135,13 @@ pub struct SetContext<'a> {
 }
 
 impl SetContext<'_> {
-    pub fn of(spec: &Spec) -> SetContext<'_> {
+    /// The shared part of an engine's template context; `scripts` is where its pods mount the
+    /// scripts ConfigMap.
+    pub fn of<'a>(spec: &'a Spec, scripts: &str) -> SetContext<'a> {
         SetContext {
             names: &spec.names,
             cluster_domain: &spec.cluster_domain,
-            replicas: spec.replicas,
+            replicas_file: format!("{scripts}/{REPLICAS_KEY}"),
             max_lag_seconds: spec.max_lag_seconds,
             backup: spec.backup.as_ref().map(|b| BackupContext {
                 dir: BACKUPS_DIR,

@@ -552,7 +552,7 @@ impl MysqlSet {
 fn context<'a>(flavor: &'a Flavor, spec: &'a Spec, my: &Options) -> Context<'a> {
     Context {
         flavor,
-        set: SetContext::of(spec),
+        set: SetContext::of(spec, PATHS.scripts_dir),
         port: PORT.number,
         clone_port: CLONE_PORT.number,
         mysql: MysqlContext {

@@ -171,7 +171,7 @@ impl Options {
     /// postgresql.conf and pg_hba.conf, and the scripts this set runs.
     fn files(&self, spec: &Spec) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>)> {
         let ctx = Context {
-            set: SetContext::of(spec),
+            set: SetContext::of(spec, PATHS.scripts),
             port: PORT.number,
             postgres: self,
             paths: PATHS,

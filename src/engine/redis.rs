@@ -142,7 +142,7 @@ impl Options {
     /// The shared redis.conf, and the scripts this set runs.
     fn files(&self, spec: &Spec) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>)> {
         let ctx = Context {
-            set: SetContext::of(spec),
+            set: SetContext::of(spec, PATHS.scripts),
             port: PORT.number,
             redis: self,
             paths: PATHS,

@@ -8,7 +8,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 
-use crate::model::parts::{Backups, volumes};
+use crate::model::parts::{Backups, REPLICAS_KEY, volumes};
 use crate::model::{Credentials, Parts, Spec};
 use labels::Labels;
 
@@ -142,7 +142,11 @@ fn restore(spec: &Spec, mut parts: Parts, labels: &Labels, name: &str) -> Vec<Ma
 }
 
 /// The `<name>-config` and `<name>-scripts` ConfigMaps, which take the files out of `parts`.
+/// The scripts map also holds the replica count (`REPLICAS_KEY`), which the scripts read at run
+/// time: it is not part of the pod template's checksum, so scaling restarts no pod.
 fn config_maps(spec: &Spec, labels: &Labels, parts: &mut Parts) -> [Manifest; 2] {
+    let mut scripts = std::mem::take(&mut parts.scripts);
+    scripts.insert(REPLICAS_KEY.to_owned(), format!("{}\n", spec.replicas));
     [
         Manifest::ConfigMap(config::config_map(
             spec,
@@ -154,7 +158,7 @@ fn config_maps(spec: &Spec, labels: &Labels, parts: &mut Parts) -> [Manifest; 2]
             spec,
             labels,
             &spec.names.scripts,
-            std::mem::take(&mut parts.scripts),
+            scripts,
         )),
     ]
 }
@@ -169,7 +173,8 @@ fn object_meta(spec: &Spec, name: &str, labels: &Labels) -> ObjectMeta {
     }
 }
 
-/// sha256 of everything the pods read from ConfigMaps, so a change rolls the pods.
+/// sha256 of everything the pods read from ConfigMaps (the replica count aside), so a change
+/// rolls the pods.
 fn checksum(parts: &Parts) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();

@@ -27,6 +27,11 @@ pub mod volumes {
     pub const TMP: &str = "tmp";
 }
 
+/// The key of the scripts ConfigMap (a file beside the scripts) that holds the replica count as
+/// rendered. Scripts read it at run time and the pod template's checksum leaves it out, so that
+/// scaling changes no pod template.
+pub const REPLICAS_KEY: &str = "replicas";
+
 /// Where backups live in the backup and restore Jobs' containers.
 pub const BACKUPS_DIR: &str = "/backups";
 

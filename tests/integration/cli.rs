@@ -415,7 +415,9 @@ fn elasticsearch_forms_from_the_pod_names_and_keeps_tls_material_in_the_secret()
     for key in ["ca.crt:", "tls.crt:", "tls.key:", "elastic-password:"] {
         assert!(out.contains(key), "Secret lacks {key}");
     }
-    assert!(out.contains("- elasticsearch-2\n") && !out.contains("elasticsearch-3\n"));
+    // The first election's pods: init-config lists them from the replica count.
+    assert!(out.contains("  replicas: |\n    3\n"), "{out}");
+    assert!(out.contains("discovery.seed_hosts: elasticsearch-headless\n"));
     assert!(
         out.contains("privileged: true"),
         "privileged init container by default"

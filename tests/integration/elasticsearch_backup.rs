@@ -151,7 +151,9 @@ fn run_with_bucket(
     let script = script(args, key)
         .replace("/tmp/", &format!("{}/", tmp.to_str().unwrap()))
         .replace("/etc/elasticsearch-credentials", creds.to_str().unwrap())
-        .replace("/etc/elasticsearch-s3", s3.to_str().unwrap());
+        .replace("/etc/elasticsearch-s3", s3.to_str().unwrap())
+        .replace("/scripts/replicas", dir.join("replicas").to_str().unwrap());
+    std::fs::write(dir.join("replicas"), self::script(args, "replicas")).unwrap();
     let path = dir.join(key);
     std::fs::write(&path, script).unwrap();
     let mut cmd = std::process::Command::new("bash");
@@ -653,6 +655,22 @@ fn init_config(
     secret: &[(&str, &str)],
     image_keystore: bool,
 ) -> (InitRun, String) {
+    // A node of a formed cluster: no first-election list (see the test of that below).
+    let formed = [("CLUSTER_UUID", "Qh3rV8Zr2xT9kLm4pNw7Yg")];
+    init_config_on(tag, args, secret, image_keystore, &[], &formed)
+}
+
+/// `init_config` on a data volume holding `data` (path, content; a path ending in `/` is a
+/// directory), with `env` for the fake curl (`CLUSTER_UUID`) and the scripts ConfigMap's
+/// `replicas` key as rendered unless `env` has `REPLICAS_FILE` (its content instead).
+fn init_config_on(
+    tag: &str,
+    args: &Args,
+    secret: &[(&str, &str)],
+    image_keystore: bool,
+    data_files: &[(&str, &str)],
+    env: &[(&str, &str)],
+) -> (InitRun, String) {
     let dir = temp_dir(&format!("es-init-{tag}"));
     let [bin, image, config_map, config, creds, s3, data] = [
         "bin",
@@ -668,6 +686,19 @@ fn init_config(
         std::fs::create_dir_all(&p).unwrap();
         p
     });
+    for (path, content) in data_files {
+        match path.strip_suffix('/') {
+            Some(d) => std::fs::create_dir_all(data.join(d)).unwrap(),
+            None => std::fs::write(data.join(path), content).unwrap(),
+        }
+    }
+    let fake = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/fake-es-curl.sh");
+    std::fs::copy(fake, bin.join("curl")).unwrap();
+    let replicas = env
+        .iter()
+        .find(|(k, _)| *k == "REPLICAS_FILE")
+        .map_or_else(|| script(args, "replicas"), |(_, v)| v.to_string());
+    std::fs::write(dir.join("replicas"), replicas).unwrap();
     let keystore = bin.join("elasticsearch-keystore");
     std::fs::write(&keystore, FAKE_KEYSTORE).unwrap();
     use std::os::unix::fs::PermissionsExt;
@@ -683,13 +714,16 @@ fn init_config(
         std::fs::write(s3.join(key), value).unwrap();
     }
     // The longer paths first: /mnt/config is a prefix of /mnt/config-map.
+    // /tmp first: the test's own directories are under /tmp too.
     let script = script(args, "init-config.sh")
+        .replace("/tmp/sts-gen-", dir.join("tmp-").to_str().unwrap())
         .replace("/usr/share/elasticsearch/config", image.to_str().unwrap())
         .replace("/usr/share/elasticsearch/data", data.to_str().unwrap())
         .replace("/mnt/config-map", config_map.to_str().unwrap())
         .replace("/mnt/config", config.to_str().unwrap())
         .replace("/etc/elasticsearch-credentials", creds.to_str().unwrap())
-        .replace("/etc/elasticsearch-s3", s3.to_str().unwrap());
+        .replace("/etc/elasticsearch-s3", s3.to_str().unwrap())
+        .replace("/scripts/replicas", dir.join("replicas").to_str().unwrap());
     let path = dir.join("init-config.sh");
     std::fs::write(&path, script).unwrap();
     let output = std::process::Command::new("bash")
@@ -701,6 +735,7 @@ fn init_config(
         .env("FAKE_DIR", &dir)
         .env("POD_NAME", "elasticsearch-0")
         .env("POD_NAMESPACE", "search")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     (InitRun { dir, output }, rendered)
@@ -844,4 +879,128 @@ fn init_config_refuses_an_endpoint_that_is_not_http_host_port() {
         r.stderr()
     );
     assert!(r.keystore_calls().is_empty());
+}
+
+/// What init-config appended for the first election: the pods listed, or None.
+fn initial_master_nodes(tail: &str) -> Option<Vec<String>> {
+    let (_, list) = tail.split_once("cluster.initial_master_nodes:\n")?;
+    Some(
+        list.lines()
+            .map_while(|l| l.strip_prefix("  - "))
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+#[test]
+fn the_first_election_keeps_its_master_list_until_the_cluster_has_formed() {
+    let three = args(&["--replicas", "3"]);
+    let pods = |n: usize| -> Vec<String> { (0..n).map(|i| format!("elasticsearch-{i}")).collect() };
+    let rendered = script(&three, "elasticsearch.yml");
+    assert!(
+        !rendered.contains("cluster.initial_master_nodes:"),
+        "init-config decides, not the ConfigMap"
+    );
+
+    // Every node restarted before the first election: each wrote _state on its first start, and
+    // no node answers. The list stays, or the cluster never forms.
+    let (run, rendered) = init_config_on(
+        "restart-before-formed",
+        &three,
+        &[],
+        false,
+        &[("_state/", "")],
+        &[],
+    );
+    run.succeeded(true);
+    assert_eq!(
+        initial_master_nodes(&run.yml_tail(&rendered)),
+        Some(pods(3)),
+        "{}",
+        run.stderr()
+    );
+    assert!(run.read("data/sts-gen-cluster-uuid").is_empty());
+
+    // The count is read at run time: a set scaled to 5 before it formed lists 5.
+    let (run, rendered) = init_config_on(
+        "scaled-before-formed",
+        &three,
+        &[],
+        false,
+        &[],
+        &[("REPLICAS_FILE", "5\n")],
+    );
+    run.succeeded(true);
+    assert_eq!(
+        initial_master_nodes(&run.yml_tail(&rendered)),
+        Some(pods(5))
+    );
+
+    // A node answers with the cluster's UUID: recorded, and the setting left out.
+    let uuid = "Qh3rV8Zr2xT9kLm4pNw7Yg";
+    let (run, rendered) = init_config_on(
+        "formed",
+        &three,
+        &[],
+        false,
+        &[("_state/", "")],
+        &[("CLUSTER_UUID", uuid)],
+    );
+    run.succeeded(true);
+    assert_eq!(
+        initial_master_nodes(&run.yml_tail(&rendered)),
+        None,
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(run.read("data/sts-gen-cluster-uuid"), format!("{uuid}\n"));
+    assert!(run.stderr().contains(&format!("cluster {uuid} has formed")));
+
+    // Recorded before: no node needs to answer (a full restart after formation).
+    let marker = format!("{uuid}\n");
+    let (run, rendered) = init_config_on(
+        "recorded",
+        &three,
+        &[],
+        false,
+        &[("_state/", ""), ("sts-gen-cluster-uuid", &marker)],
+        &[],
+    );
+    run.succeeded(true);
+    assert_eq!(initial_master_nodes(&run.yml_tail(&rendered)), None);
+
+    // A node that answers without a formed cluster ("_na_") is no sign.
+    let (run, rendered) =
+        init_config_on("na", &three, &[], false, &[], &[("CLUSTER_UUID", "_na_")]);
+    run.succeeded(true);
+    assert_eq!(
+        initial_master_nodes(&run.yml_tail(&rendered)),
+        Some(pods(3))
+    );
+    assert!(run.read("data/sts-gen-cluster-uuid").is_empty());
+
+    // A replica count that is not one fails the pod, naming the key.
+    let (run, _) = init_config_on(
+        "no-count",
+        &three,
+        &[],
+        false,
+        &[],
+        &[("REPLICAS_FILE", "")],
+    );
+    run.succeeded(false);
+    assert!(
+        run.stderr().contains("needs its key replicas"),
+        "{}",
+        run.stderr()
+    );
+
+    // One node: single-node discovery, nothing asked.
+    let one = args(&["--replicas", "1"]);
+    let (run, rendered) =
+        init_config_on("single", &one, &[], false, &[], &[("CLUSTER_UUID", uuid)]);
+    run.succeeded(true);
+    assert_eq!(run.yml_tail(&rendered), "");
+    assert!(rendered.contains("discovery.type: single-node"));
+    assert!(!run.read("log").contains("CALL"));
 }

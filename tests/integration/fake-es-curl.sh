@@ -6,7 +6,8 @@
 #   $FAKE_DIR/snapshots the repository's snapshots, "<name> <state>" per line (_cat/snapshots)
 # Behaviour: $SNAPSHOT_STATE (the state a new snapshot ends in), $USER_DATA (the _resolve/index
 # answer), $RESTORE_FAILED (failed shards of a restore), $FAIL_CALL (calls "<METHOD> <path>"
-# starting with it answer HTTP 500).
+# starting with it answer HTTP 500), $CLUSTER_UUID (what GET / reports; unset: no node answers, as
+# when the client Service has no Ready pod).
 set -euo pipefail
 printf 'ARGV %s\n' "$*" >> "$FAKE_DIR/log"
 config='' method=GET output=/dev/stdout write_out='' url='' body=0
@@ -19,7 +20,7 @@ while [ $# -gt 0 ]; do
     --output) output=$2; shift ;;
     --write-out) write_out=$2; shift ;;
     --data-binary) [ "$2" = @- ] || { echo "fake curl: body not on stdin" >&2; exit 2; }; body=1; shift ;;
-    --header | --connect-timeout) shift ;;
+    --header | --connect-timeout | --max-time) shift ;;
     --silent | --show-error) ;;
     http://* | https://*) url=$1 ;;
     *) echo "fake curl: unexpected argument $1" >&2; exit 2 ;;
@@ -43,6 +44,13 @@ if [ -n "${FAIL_CALL:-}" ] && [[ "$method $path" == "$FAIL_CALL"* ]]; then
   exit 0
 fi
 case "$method $path" in
+  "GET /?filter_path=cluster_uuid")
+    if [ -z "${CLUSTER_UUID:-}" ]; then
+      echo "curl: (7) Failed to connect to ${url%%/\?*}: Connection refused" >&2
+      exit 7
+    fi
+    answer="{\"cluster_uuid\":\"$CLUSTER_UUID\"}"
+    ;;
   "PUT /_snapshot/sts-gen") answer='{"acknowledged":true}' ;;
   "POST /_snapshot/sts-gen/_verify"*) answer='{"nodes":{"a1":{"name":"es-0"},"b2":{"name":"es-1"}}}' ;;
   "GET /_cluster/health"*) answer='{"number_of_nodes":3,"status":"green","timed_out":false}' ;;

@@ -365,6 +365,59 @@ fn config_checksum_follows_the_config() {
     );
 }
 
+/// Scaling re-renders with another `--replicas`: the pod template (and with it the checksum of
+/// the ConfigMaps) must not change, or applying it would roll every pod, the writer included. The
+/// count reaches the scripts through the scripts ConfigMap's `replicas` key instead, which no
+/// checksum covers. Elasticsearch's one node is another topology (`discovery.type: single-node`).
+#[test]
+fn scaling_leaves_the_pod_template_alone() {
+    let template = |argv: &[&str]| {
+        let docs = generate(argv);
+        let sts = statefulset(&docs);
+        let spec = sts.spec.as_ref().unwrap();
+        let replicas_key = config_maps(&docs)
+            .iter()
+            .find_map(|m| m.data.as_ref()?.get("replicas").cloned());
+        (
+            serde_json::to_value(&spec.template).unwrap(),
+            spec.replicas,
+            replicas_key,
+        )
+    };
+    for engine in ENGINES {
+        let db = engine.name();
+        let lowest = if db == "elasticsearch" { 2 } else { 1 };
+        let counts = [lowest, 3, 5, engine.max_replicas()];
+        for extra in [&[][..], &["--backup-schedule", "@daily"]] {
+            let argv = |n: &str| -> Vec<String> {
+                [db, "--replicas", n]
+                    .iter()
+                    .chain(extra)
+                    .map(|s| s.to_string())
+                    .collect()
+            };
+            let base = argv("3");
+            let base: Vec<&str> = base.iter().map(String::as_str).collect();
+            let (want, _, _) = template(&base);
+            for n in counts {
+                let args = argv(&n.to_string());
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let (got, replicas, key) = template(&args);
+                assert_eq!(replicas, Some(n as i32), "{args:?}");
+                assert_eq!(key.as_deref(), Some(format!("{n}\n").as_str()), "{args:?}");
+                if got != want {
+                    let (a, b) = (got.to_string(), want.to_string());
+                    let at = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+                    panic!(
+                        "{args:?}: the pod template differs from --replicas 3's at …{}…",
+                        &a[at.saturating_sub(80)..(at + 80).min(a.len())]
+                    );
+                }
+            }
+        }
+    }
+}
+
 fn have(tool: &str) -> bool {
     let present = std::process::Command::new(tool)
         .arg("--version")
