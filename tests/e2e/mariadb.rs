@@ -239,8 +239,8 @@ fn mariadb_wiped_primary_rejoins_from_the_most_complete_replica() {
 }
 
 #[test]
-fn mariadb_scale_to_four_clones_and_catches_up() {
-    scenarios::scale_to_four::<Mariadb>();
+fn mariadb_scale_up_clones_and_catches_up() {
+    scenarios::scale_up::<Mariadb>();
 }
 
 #[test]

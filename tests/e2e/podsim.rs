@@ -892,6 +892,36 @@ impl Cluster {
         result
     }
 
+    /// Applies re-rendered objects to the running set, as `kubectl apply` would where no pod
+    /// restarts: the ConfigMaps' files change in place (the pods' mounts see them at once, as
+    /// kubelet's refresh would within a minute), and the StatefulSet's new count is taken. Its pod
+    /// template must be the one the pods run: the harness plays no rolling update, and a changed
+    /// template would roll every pod.
+    pub fn apply(&mut self, docs: &[Manifest]) {
+        for doc in docs {
+            match doc {
+                Manifest::StatefulSet(s) => {
+                    let template = |s: &StatefulSet| {
+                        serde_json::to_value(&s.spec.as_ref().unwrap().template).unwrap()
+                    };
+                    assert_eq!(
+                        template(s),
+                        template(&self.sts),
+                        "the re-rendered pod template differs: applying it would roll every pod"
+                    );
+                    self.sts = s.clone();
+                }
+                Manifest::ConfigMap(cm) => {
+                    let dir = &self.objects[cm.metadata.name.as_ref().unwrap()];
+                    for (k, v) in cm.data.iter().flatten() {
+                        std::fs::write(dir.join(k), v).unwrap();
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// Empties the pod's volume (a lost or replaced PersistentVolume).
     pub fn wipe_volume(&self, ordinal: u32) {
         let pv = self.volume(ordinal);

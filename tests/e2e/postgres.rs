@@ -105,8 +105,8 @@ fn postgres_wiped_primary_next_to_standbys_refuses_to_start_empty() {
 }
 
 #[test]
-fn postgres_scale_to_four_clones_and_catches_up() {
-    scenarios::scale_to_four::<Postgres>();
+fn postgres_scale_up_clones_and_catches_up() {
+    scenarios::scale_up::<Postgres>();
 }
 
 #[test]

@@ -142,8 +142,8 @@ fn redis_wiped_primary_copies_the_most_complete_peer() {
 }
 
 #[test]
-fn redis_scale_to_four_syncs_and_catches_up() {
-    scenarios::scale_to_four::<Redis>();
+fn redis_scale_up_syncs_and_catches_up() {
+    scenarios::scale_up::<Redis>();
 }
 
 #[test]

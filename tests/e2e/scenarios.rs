@@ -76,8 +76,10 @@ pub fn bootstrap<D: Db>(c: &mut Cluster, n: u32) -> Vec<String> {
     logs
 }
 
-/// Scale to 4: pod 3 copies pod 2 and catches up.
-pub fn scale_to_four<D: Db>() {
+/// Scale to 4 as `kubectl scale` does (the rendered count stays 3): pod 3 copies pod 2 and
+/// catches up. Then to 5 as GitOps does, re-rendered with `--replicas 5` and applied: the pod
+/// template is unchanged (no pod restarts), and pod 4 copies pod 3.
+pub fn scale_up<D: Db>() {
     let Some(mut c) = cluster::<D>(3) else { return };
     bootstrap::<D>(&mut c, 3);
     D::write(&c, 2);
@@ -86,6 +88,13 @@ pub fn scale_to_four<D: Db>() {
     c.wait_ready(3, READY);
     D::write(&c, 3);
     assert_eq!(eventually(30, "1,2,3", || D::items(&c, 3)), "1,2,3");
+
+    c.apply(&generate::<D>(&args(&["--replicas", "5"])));
+    let log = c.start_pod(4);
+    assert!(D::copied_from(&log, 3), "{log}");
+    c.wait_ready(4, READY);
+    D::write(&c, 4);
+    assert_eq!(eventually(30, "1,2,3,4", || D::items(&c, 4)), "1,2,3,4");
 }
 
 /// A replica restarted with its volume resumes without a new copy and receives what it missed.
