@@ -238,6 +238,40 @@ fn mariadb_wiped_primary_rejoins_from_the_most_complete_replica() {
     );
 }
 
+/// The most complete replica is restarting (its server frozen, answering nothing) when pod 0
+/// is rebuilt: pod 0 waits for it rather than cloning the first peer that answers, a stale one.
+#[test]
+fn mariadb_wiped_primary_waits_for_a_restarting_peer() {
+    let Some(mut c) = cluster::<Mariadb>(3) else {
+        return;
+    };
+    bootstrap::<Mariadb>(&mut c, 3);
+    // Pod 1 falls behind: it misses write 2, which pod 2 has.
+    assert_eq!(sql(&c, 1, "STOP SLAVE"), "");
+    Mariadb::write(&c, 2);
+    assert_eq!(eventually(20, "1,2", || Mariadb::items(&c, 2)), "1,2");
+    assert_eq!(Mariadb::items(&c, 1), "1");
+    c.stop_pod(0);
+    c.wipe_volume(0);
+    // Pod 2's server stops answering for 25 seconds, as a restarting one would.
+    let freeze = "for p in /proc/[0-9]*; do case $(cat $p/comm 2>/dev/null) in mariadbd | mysqld) pid=${p#/proc/} ;; esac; done; \
+                  [ -n \"${pid:-}\" ] && kill -STOP $pid && { (sleep 25; kill -CONT $pid) </dev/null >/dev/null 2>&1 & }; \
+                  sleep 1; grep State /proc/$pid/status";
+    let state = c.exec(2, &["bash", "-c", freeze]).unwrap();
+    assert!(state.contains("stopped"), "{state}");
+    let log = c.start_pod(0);
+    assert!(
+        log.contains("waiting for the others") && log.contains("cloning the data of mariadb-2"),
+        "pod 0 waits for pod 2 and clones it, the most complete peer: {log}"
+    );
+    c.wait_ready(0, READY);
+    assert_eq!(
+        Mariadb::items(&c, 0),
+        "1,2",
+        "nothing written before the loss is lost"
+    );
+}
+
 #[test]
 fn mariadb_scale_up_clones_and_catches_up() {
     scenarios::scale_up::<Mariadb>();
