@@ -169,10 +169,8 @@ fn render_command(
         stream.push_str(header);
     }
     for file in files {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read values file {}", file.display()))?;
         let origin = file.display().to_string();
-        let layer = settings::Layer::from_yaml(&text, &origin)?;
+        let layer = settings::Layer::from_file(file)?;
         let engine = match layer.values.get("database") {
             Some(serde_json::Value::String(name)) => engine::find(name),
             Some(_) => None,

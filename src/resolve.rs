@@ -132,9 +132,7 @@ fn merged_layers(req: &Request) -> Result<Layer> {
     let engine = req.engine;
     let mut layers = req.layers.clone();
     for path in &req.values {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read values file {}", path.display()))?;
-        layers.push(Layer::from_yaml(&text, &path.display().to_string())?);
+        layers.push(Layer::from_file(path)?);
     }
     for assignment in &req.set {
         layers.push(Layer::from_set(assignment)?);

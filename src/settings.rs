@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail, ensure};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -329,7 +329,34 @@ pub struct Layer {
     pub values: Map<String, Value>,
 }
 
+/// The largest values file sts-gen reads: values files are a few kilobytes, and a source that
+/// never ends (`-f /dev/zero`) must end in an error, not in exhausted memory.
+pub const MAX_VALUES_FILE: u64 = 4 << 20;
+
 impl Layer {
+    /// The values file at `path` (a file, a pipe such as `<(…)`, a device): at most
+    /// `MAX_VALUES_FILE` bytes of UTF-8 are read, whatever it is.
+    pub fn from_file(path: &std::path::Path) -> Result<Layer> {
+        use std::io::Read;
+        let shown = path.display().to_string();
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_VALUES_FILE + 1).read_to_end(&mut bytes))
+            .map_err(|e| anyhow!("cannot read values file {shown}: {}", io_reason(&e)))?;
+        ensure!(
+            bytes.len() as u64 <= MAX_VALUES_FILE,
+            "values file {shown} is larger than {} MiB, the most a values file may be",
+            MAX_VALUES_FILE >> 20
+        );
+        let text = String::from_utf8(bytes).map_err(|e| {
+            anyhow!(
+                "values file {shown} is not UTF-8 text: byte {} is not",
+                e.utf8_error().valid_up_to() + 1
+            )
+        })?;
+        Layer::from_yaml(&text, &shown)
+    }
+
     /// A values document. `origin` names the file in errors; syntax errors carry the line.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Layer> {
         let origin = format!("{origin}: invalid values");
@@ -531,6 +558,15 @@ fn with_source_line(msg: &str, text: &str) -> String {
 }
 
 /// Parser errors can span lines (a snippet of the input); keep the first, most specific line.
+/// An I/O error as a user reads it: the system's words without Rust's "(os error 2)".
+pub fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
 fn one_line(msg: &str) -> String {
     let mut lines = msg.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = lines.next().unwrap_or("");

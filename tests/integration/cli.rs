@@ -120,7 +120,20 @@ fn bad_values_fail_with_one_line_and_empty_stdout() {
         (&["mysql", "--set", "novalue"], &["expected KEY=VALUE"]),
         (
             &["mysql", "-f", "/nonexistent/values.yaml"],
-            &["cannot read values file /nonexistent/values.yaml"],
+            &["cannot read values file /nonexistent/values.yaml: No such file or directory"],
+        ),
+        // Sources that never end, or are too large, or no file at all: bounded reads.
+        (
+            &["mysql", "-f", "/dev/zero"],
+            &["values file /dev/zero is larger than 4 MiB"],
+        ),
+        (
+            &["render", "/dev/urandom"],
+            &["values file /dev/urandom is larger than 4 MiB"],
+        ),
+        (
+            &["mysql", "-f", "/"],
+            &["cannot read values file /: Is a directory"],
         ),
         (
             &["mysql", "-f", unknown],
