@@ -40,6 +40,26 @@ impl Db for Mariadb {
     fn copied_from(log: &str, donor: u32) -> bool {
         log.contains(&format!("cloning the data of mariadb-{donor}"))
     }
+
+    /// Delayed replication: both threads run, the applier waits an hour behind pod 0.
+    fn fall_behind(c: &Cluster, ordinal: u32) {
+        let delayed = "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 3600; START SLAVE";
+        assert_eq!(sql(c, ordinal, delayed), "");
+        assert_eq!(
+            eventually(20, "Yes/Yes", || replica_status(c, ordinal)
+                .split('/')
+                .take(2)
+                .collect::<Vec<_>>()
+                .join("/")),
+            "Yes/Yes"
+        );
+    }
+
+    fn stop_replication(c: &Cluster, ordinal: u32) {
+        assert_eq!(sql(c, ordinal, "STOP SLAVE"), "");
+    }
+
+    const POSITION: &'static [&'static str] = &["gtid"];
 }
 
 /// A query as root over the pod's socket, with the Secret's password; tab-separated rows.
@@ -295,6 +315,11 @@ fn mariadb_restarted_primary_is_not_reinitialised_and_replicas_reconnect() {
 #[test]
 fn mariadb_backup_restores_into_a_fresh_set() {
     let _ = scenarios::backup_restores_into_a_fresh_set::<Mariadb>();
+}
+
+#[test]
+fn mariadb_backup_skips_stale_replicas() {
+    scenarios::backup_skips_stale_replicas::<Mariadb>();
 }
 
 #[test]

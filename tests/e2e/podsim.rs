@@ -82,7 +82,11 @@ pub const PROFILES: &[Profile] = &[
         path: "/usr/sbin:/usr/bin:/sbin:/bin",
         dirs: &[],
         masked: &["/etc/redis"],
-        needs: &["/usr/bin/redis-server", "/usr/bin/redis-cli"],
+        needs: &[
+            "/usr/bin/redis-server",
+            "/usr/bin/redis-cli",
+            "/usr/bin/redis-check-rdb",
+        ],
     },
 ];
 
@@ -608,6 +612,18 @@ impl Cluster {
             .expect("the service starts");
         self.services.push(child);
         ip
+    }
+
+    /// Cuts the network between pods `a` and `b` both ways (their packets to each other are
+    /// dropped), as a partition would: open connections between them stall, silently.
+    pub fn partition(&self, a: u32, b: u32) {
+        for (from, to) in [(a, b), (b, a)] {
+            must(&format!(
+                "ip -n {} route add blackhole {}/32",
+                self.netns(from),
+                self.ensure_network(to)
+            ));
+        }
     }
 
     /// Runs `argv` as root in slot `slot`'s network namespace (a client of a service there).

@@ -42,6 +42,34 @@ impl Db for Postgres {
     fn copied_from(log: &str, donor: u32) -> bool {
         log.contains(&format!("cloning postgres-{donor}"))
     }
+
+    /// Its WAL receiver keeps streaming; replay is paused, after a transaction it replayed (so
+    /// that the age of its last replayed transaction tells its lag).
+    fn fall_behind(c: &Cluster, ordinal: u32) {
+        sql(c, 0, "SELECT txid_current()");
+        let replayed = || {
+            sql(
+                c,
+                ordinal,
+                "SELECT pg_last_xact_replay_timestamp() IS NOT NULL",
+            )
+        };
+        assert_eq!(eventually(20, "t", replayed), "t");
+        assert_eq!(sql(c, ordinal, "SELECT pg_wal_replay_pause()"), "");
+    }
+
+    /// No primary_conninfo: the WAL receiver stops.
+    fn stop_replication(c: &Cluster, ordinal: u32) {
+        assert_eq!(
+            sql(c, ordinal, "ALTER SYSTEM SET primary_conninfo = ''"),
+            "ALTER SYSTEM"
+        );
+        assert_eq!(sql(c, ordinal, "SELECT pg_reload_conf()"), "t");
+        let receivers = || sql(c, ordinal, "SELECT count(*) FROM pg_stat_wal_receiver");
+        assert_eq!(eventually(20, "0", receivers), "0");
+    }
+
+    const POSITION: &'static [&'static str] = &["start_lsn", "end_lsn", "timeline"];
 }
 
 fn sql(c: &Cluster, ordinal: u32, query: &str) -> String {
@@ -131,6 +159,11 @@ fn postgres_backup_restores_into_a_fresh_set() {
         log.is_empty() || log.contains("recovered the backup onto timeline 2"),
         "a new timeline: {log}"
     );
+}
+
+#[test]
+fn postgres_backup_skips_stale_standbys() {
+    scenarios::backup_skips_stale_replicas::<Postgres>();
 }
 
 #[test]

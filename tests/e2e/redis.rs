@@ -37,6 +37,18 @@ impl Db for Redis {
     fn copied_from(log: &str, _donor: u32) -> bool {
         log.contains("data present: no")
     }
+
+    /// Cut off from pod 0 by a partition: its link still shows up (until repl-timeout), and
+    /// nothing arrives.
+    fn fall_behind(c: &Cluster, ordinal: u32) {
+        c.partition(ordinal, 0);
+    }
+
+    fn stop_replication(c: &Cluster, ordinal: u32) {
+        assert_eq!(cli(c, ordinal, "replicaof no one"), "OK");
+    }
+
+    const POSITION: &'static [&'static str] = &["master_replid", "master_repl_offset"];
 }
 
 /// redis-cli in the pod, authenticated with the Secret's password (read from its file).
@@ -164,6 +176,11 @@ fn redis_restarted_primary_keeps_its_data_and_replicas_reconnect() {
 #[test]
 fn redis_backup_restores_into_a_fresh_set() {
     let _ = scenarios::backup_restores_into_a_fresh_set::<Redis>();
+}
+
+#[test]
+fn redis_backup_skips_stale_replicas() {
+    scenarios::backup_skips_stale_replicas::<Redis>();
 }
 
 #[test]

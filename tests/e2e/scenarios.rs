@@ -34,6 +34,14 @@ pub trait Db {
     fn resumed(log: &str) -> bool;
     /// The init output of a pod that copied its data from ordinal `donor`.
     fn copied_from(log: &str, donor: u32) -> bool;
+    /// Replica `ordinal` stops applying pod 0's writes while its replication still looks like
+    /// it runs (the way a replica falls behind).
+    fn fall_behind(c: &Cluster, ordinal: u32);
+    /// Replica `ordinal`'s replication stops.
+    fn stop_replication(c: &Cluster, ordinal: u32);
+    /// The keys of a backup's info file that record the copy's position in the replication
+    /// stream (each must have a value).
+    const POSITION: &'static [&'static str];
 }
 
 /// The manifest for `replicas` pods, in podsim; None when the suite is skipped on purpose.
@@ -206,6 +214,11 @@ pub fn backup_restores_into_a_fresh_set<D: Db>() -> String {
         info.contains(&format!("source={}\n", c.pod_name(2))),
         "{info}"
     );
+    assert_position::<D>(&info);
+    assert!(
+        info.contains("max_lag_seconds=60\n"),
+        "the default cap: {info}"
+    );
     D::write(&c, 3); // after the backups: not in them
 
     let job = restore_job(&generate::<D>(&restoring::<D>(&set, &names[1])));
@@ -227,6 +240,103 @@ pub fn backup_restores_into_a_fresh_set<D: Db>() -> String {
     assert!(restored.contains("restored"), "{restored}");
     restored_set_serves::<D>(&mut c, &[1, 2]);
     restored
+}
+
+/// The value of `key` in a backup's info file, if it has one.
+pub fn info_value<'a>(info: &'a str, key: &str) -> Option<&'a str> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// The info file records the source's lag when chosen and the copy's position.
+#[track_caller]
+pub fn assert_position<D: Db>(info: &str) {
+    let lag = info_value(info, "lag_seconds").and_then(|l| l.parse::<u32>().ok());
+    assert!(lag.is_some(), "the source's lag: {info}");
+    for key in D::POSITION {
+        assert!(
+            info_value(info, key).is_some_and(|v| !v.is_empty()),
+            "{key} in {info}"
+        );
+    }
+}
+
+/// With `--max-lag 5`: a replica that fell behind more than that while its replication still
+/// runs is not copied, nor one whose replication stopped; with neither replica fit, pod 0 is.
+/// The info file records the source, its lag and the copy's position.
+pub fn backup_skips_stale_replicas<D: Db>() {
+    let mut set = backup_set();
+    set.extend(args(&["--max-lag", "5"]));
+    let Some(mut c) = cluster_with::<D>(set) else {
+        return;
+    };
+    bootstrap::<D>(&mut c, 3);
+    for o in [1, 2] {
+        assert_eq!(eventually(30, "1", || D::items(&c, o)), "1", "pod {o}");
+    }
+    D::fall_behind(&c, 2);
+    D::write(&c, 2);
+    assert_eq!(eventually(30, "1,2", || D::items(&c, 1)), "1,2");
+    // Beyond the cap: pod 2 misses a write made more than 5 s ago.
+    std::thread::sleep(Duration::from_secs(7));
+    assert_eq!(D::items(&c, 2), "1", "pod 2 fell behind");
+    let job = c.backup_job.clone().expect("a backup CronJob");
+
+    let log = c
+        .run_job(&job)
+        .unwrap_or_else(|e| panic!("backup failed: {e}"));
+    eprintln!("{log}");
+    assert!(
+        log.contains(&format!("backing up {} as", c.pod_name(1))),
+        "the replica within the cap, not the one behind it: {log}"
+    );
+    assert!(
+        log.contains(&format!("{} is not a source", c.pod_name(2))),
+        "{log}"
+    );
+    let info = newest_info(&c);
+    assert!(
+        info.contains(&format!("source={}\n", c.pod_name(1))),
+        "{info}"
+    );
+    assert!(info.contains("max_lag_seconds=5\n"), "{info}");
+    assert!(
+        info_value(&info, "lag_seconds").is_some_and(|l| l.parse::<u32>().is_ok_and(|l| l <= 5)),
+        "{info}"
+    );
+    assert_position::<D>(&info);
+
+    D::stop_replication(&c, 1);
+    D::write(&c, 3);
+    std::thread::sleep(Duration::from_secs(1));
+    let log = c
+        .run_job(&job)
+        .unwrap_or_else(|e| panic!("backup failed: {e}"));
+    eprintln!("{log}");
+    assert!(
+        log.contains(&format!("backing up {} as", c.pod_name(0))),
+        "no replica fit: pod 0: {log}"
+    );
+    let info = newest_info(&c);
+    assert!(
+        info.contains(&format!("source={}\n", c.pod_name(0))),
+        "{info}"
+    );
+    assert!(info.contains("lag_seconds=0\n"), "{info}");
+    assert_position::<D>(&info);
+    eprintln!("{info}");
+}
+
+/// The info file of the newest backup on the claim.
+fn newest_info(c: &Cluster) -> String {
+    let newest = std::fs::read_dir(c.backups())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !n.starts_with('.'))
+        .max()
+        .expect("a backup");
+    std::fs::read_to_string(c.backups().join(newest).join("sts-gen-backup.info"))
+        .expect("a complete backup has its info file")
 }
 
 /// The pod of the restore Job in a `--restore-from` output.

@@ -6,6 +6,7 @@ mod harness;
 mod invariants;
 mod layers;
 mod mongodb_scripts;
+mod mysql_backup;
 mod presets;
 mod readme;
 mod yaml_output;

@@ -44,7 +44,9 @@ case $file in
     # The member's answer, from $FAKE_STATES/<pod>; no file: it does not answer.
     host=${uri#mongodb://}
     host=${host%%.*}
-    [ "${MAX_LAG_SECONDS:-}" = 60 ] || { echo "MAX_LAG_SECONDS not exported" >&2; exit 9; }
+    # member-state.js reads the cap from the environment.
+    [[ ${MAX_LAG_SECONDS:-} =~ ^[0-9]+$ ]] || { echo "MAX_LAG_SECONDS not exported" >&2; exit 9; }
+    echo "member-state.js of $host with MAX_LAG_SECONDS=$MAX_LAG_SECONDS" >> "$FAKE_LOG"
     [ -f "$FAKE_STATES/$host" ] || { echo "MongoServerSelectionError: $host" >&2; exit 1; }
     cat "$FAKE_STATES/$host"
     ;;
@@ -303,6 +305,8 @@ fn backup_dumps_a_caught_up_secondary_with_its_oplog() {
     for want in [
         format!("name={name}\n"),
         "source=mongodb-2\n".to_owned(),
+        "lag_seconds=2\n".to_owned(),
+        "max_lag_seconds=60\n".to_owned(),
         "oplog_from=1764039598:3\n".to_owned(),
         "oplog_until=1764039598:3\n".to_owned(),
     ] {
@@ -353,6 +357,68 @@ fn backup_skips_lagging_and_silent_members_and_takes_the_primary_last() {
     );
     assert!(commands(&s.log(), "mongodump").is_empty());
     assert!(s.backups().is_empty());
+}
+
+#[test]
+fn backup_lag_cap_comes_from_max_lag() {
+    let states = [
+        ("mongodb-0", "PRIMARY 0 1764039600:9 2"),
+        ("mongodb-1", "SECONDARY 3 1764039597:1 1"),
+        ("mongodb-2", "SECONDARY 10 1764039590:1 1"),
+    ];
+    let run = |tag: &str, args: &[&str]| {
+        let mut all = backup_args("7").to_vec();
+        all.extend(args);
+        let s = Sandbox::new(tag, &all);
+        for (pod, line) in states {
+            s.member(pod, line);
+        }
+        let stderr = succeeded(&s.run("backup.sh", "mongodb-backup-5", "", &[]));
+        let name = &s.backups()[0];
+        let info =
+            std::fs::read_to_string(s.path("backups").join(name).join("sts-gen-backup.info"))
+                .unwrap();
+        (s.log(), stderr, info)
+    };
+
+    // The default cap (60 s): pod 2, 10 s behind, is copied.
+    let (log, _, info) = run("mongo-backup-cap-default", &[]);
+    assert!(
+        log.contains("member-state.js of mongodb-2 with MAX_LAG_SECONDS=60"),
+        "{log}"
+    );
+    assert!(info.contains("source=mongodb-2\nfinished="), "{info}");
+    assert!(
+        info.contains("lag_seconds=10\nmax_lag_seconds=60\n"),
+        "{info}"
+    );
+
+    // --max-lag 5: pod 2 is too far behind, pod 1 (3 s) is copied; member-state.js gets the cap.
+    let (log, stderr, info) = run("mongo-backup-cap-5", &["--max-lag", "5"]);
+    assert!(
+        log.contains("member-state.js of mongodb-2 with MAX_LAG_SECONDS=5"),
+        "{log}"
+    );
+    assert!(
+        stderr.contains(
+            "mongodb-2 is not a source: a secondary 10 s behind the primary (at most 5 s allowed)"
+        ),
+        "{stderr}"
+    );
+    assert!(info.contains("source=mongodb-1\nfinished="), "{info}");
+    assert!(
+        info.contains("lag_seconds=3\nmax_lag_seconds=5\n"),
+        "{info}"
+    );
+    assert!(info.contains("oplog_from=1764039597:1\n"), "{info}");
+
+    // --max-lag 2: no secondary is close enough; the primary, pod 0, with lag 0.
+    let (_, _, info) = run("mongo-backup-cap-2", &["--max-lag", "2"]);
+    assert!(info.contains("source=mongodb-0\nfinished="), "{info}");
+    assert!(
+        info.contains("lag_seconds=0\nmax_lag_seconds=2\n"),
+        "{info}"
+    );
 }
 
 #[test]
