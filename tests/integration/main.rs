@@ -7,5 +7,6 @@ mod invariants;
 mod layers;
 mod mongodb_scripts;
 mod presets;
+mod readiness_scripts;
 mod readme;
 mod yaml_output;
