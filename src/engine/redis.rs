@@ -72,6 +72,9 @@ struct Context<'a> {
     paths: Paths,
     keys: Keys,
     peer_wait_seconds: u32,
+    /// `repl-ping-replica-period`: how often pod 0 pings its replicas, so that an idle pod 0
+    /// does not read as lag in readiness.sh (see [`repl_ping_seconds`]).
+    repl_ping_seconds: u32,
 }
 
 const RUNTIME: &str = "runtime";
@@ -150,6 +153,7 @@ impl Options {
                 password: KEY_PASSWORD,
             },
             peer_wait_seconds: super::PEER_WAIT_SECONDS,
+            repl_ping_seconds: repl_ping_seconds(spec.max_lag_seconds),
         };
         let config = render_files(&["redis/redis.conf"], &ctx)?;
         let mut scripts = render_files(&["redis/init-config.sh", "redis/readiness.sh"], &ctx)?;
@@ -158,6 +162,13 @@ impl Options {
         }
         Ok((config, scripts))
     }
+}
+
+/// Redis's default ping period (10 s), or half the lag cap when that is shorter: a replica
+/// hears from an idle pod 0 at least twice within the cap, so readiness.sh's lag
+/// (`master_last_io_seconds_ago`) stays under it while the link works.
+fn repl_ping_seconds(max_lag_seconds: Option<u32>) -> u32 {
+    max_lag_seconds.map_or(10, |lag| (lag / 2).clamp(1, 10))
 }
 
 /// `bash /scripts/<name>`.
@@ -229,4 +240,19 @@ fn backup(spec: &Spec) -> Option<Container> {
         PATHS.credentials,
         small_resources("100m", "64Mi", "256Mi"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::repl_ping_seconds;
+
+    #[test]
+    fn pod_0_pings_replicas_at_least_twice_within_the_lag_cap() {
+        assert_eq!(repl_ping_seconds(Some(60)), 10);
+        assert_eq!(repl_ping_seconds(Some(20)), 10);
+        assert_eq!(repl_ping_seconds(Some(9)), 4);
+        assert_eq!(repl_ping_seconds(Some(3)), 1);
+        assert_eq!(repl_ping_seconds(Some(1)), 1);
+        assert_eq!(repl_ping_seconds(None), 10);
+    }
 }

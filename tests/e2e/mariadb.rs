@@ -3,7 +3,9 @@
 
 use crate::eventually;
 use crate::podsim::Cluster;
-use crate::scenarios::{self, Db, READY, bootstrap, cluster};
+use crate::scenarios::{
+    self, Db, READY, args, bootstrap, cluster, cluster_with, readiness_becomes,
+};
 
 struct Mariadb;
 
@@ -256,6 +258,69 @@ fn mariadb_wiped_primary_rejoins_from_the_most_complete_replica() {
         eventually(40, "1,2,3,4", || Mariadb::items(&c, 2)),
         "1,2,3,4"
     );
+}
+
+/// A replica is Ready only while it replicates from pod 0 and is at most `--max-lag` seconds
+/// behind: it leaves the read Service when its receiver stops or cannot reach pod 0
+/// ("Connecting"), or when its applier falls behind, and comes back once repaired.
+#[test]
+fn mariadb_replica_readiness_follows_replication() {
+    let Some(mut c) = cluster_with::<Mariadb>(args(&["--replicas", "2", "--max-lag", "5"])) else {
+        return;
+    };
+    bootstrap::<Mariadb>(&mut c, 2);
+    assert_eq!(c.readiness(1), Ok(()));
+
+    // The receiver stopped.
+    assert_eq!(sql(&c, 1, "STOP SLAVE IO_THREAD"), "");
+    let (verdict, _) = readiness_becomes(&c, 1, false, 15);
+    assert!(verdict.is_err(), "Ready with its receiver stopped");
+    assert_eq!(sql(&c, 1, "START SLAVE IO_THREAD"), "");
+    let (verdict, _) = readiness_becomes(&c, 1, true, 30);
+    assert_eq!(verdict, Ok(()), "back once the receiver runs");
+
+    // Pod 0 gone: the receiver retries ("Connecting"); the replica serves no reads meanwhile.
+    c.stop_pod(0);
+    let (verdict, took) = readiness_becomes(&c, 1, false, 30);
+    assert!(verdict.is_err(), "Ready {took:?} after pod 0 stopped");
+    assert!(
+        verdict
+            .as_ref()
+            .is_err_and(|e| e.contains("receiver Connecting")),
+        "{verdict:?}"
+    );
+    c.start_pod(0);
+    c.wait_ready(0, READY);
+    let (verdict, _) = readiness_becomes(&c, 1, true, 60);
+    assert_eq!(verdict, Ok(()), "Ready again once pod 0 is back");
+    Mariadb::write(&c, 2);
+    assert_eq!(eventually(30, "1,2", || Mariadb::items(&c, 1)), "1,2");
+
+    // The applier falls behind (a delayed replica): not Ready past the cap of 5 s.
+    let delay = |s: u32| {
+        sql(
+            &c,
+            1,
+            &format!("STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = {s}; START SLAVE"),
+        )
+    };
+    assert_eq!(delay(3600), "");
+    Mariadb::write(&c, 3);
+    let (verdict, took) = readiness_becomes(&c, 1, false, 30);
+    assert!(verdict.is_err(), "Ready {took:?} behind pod 0");
+    assert!(
+        verdict
+            .as_ref()
+            .is_err_and(|e| e.contains("lag") && e.contains("over 5s")),
+        "{verdict:?}"
+    );
+    assert_eq!(Mariadb::items(&c, 1), "1,2", "the replica is indeed behind");
+    assert_eq!(delay(0), "");
+    let (verdict, _) = readiness_becomes(&c, 1, true, 30);
+    assert_eq!(verdict, Ok(()), "Ready again once caught up");
+    assert_eq!(Mariadb::items(&c, 1), "1,2,3");
+    // Pod 0 stays Ready throughout: it accepts writes.
+    assert_eq!(c.readiness(0), Ok(()));
 }
 
 /// The most complete replica is restarting (its server frozen, answering nothing) when pod 0

@@ -758,6 +758,32 @@ impl Cluster {
         panic!("unsupported probe {probe:?}")
     }
 
+    /// One round of every container's startup and readiness probes, as kubelet runs them on a
+    /// started pod: Ok when all pass (the pod is Ready and in its Services' endpoints), else
+    /// what the failing probe printed.
+    pub fn readiness(&self, ordinal: u32) -> Result<(), String> {
+        let (_, mains) = self.containers();
+        for c in &mains {
+            for p in [&c.startup_probe, &c.readiness_probe].into_iter().flatten() {
+                if let Some(e) = &p.exec {
+                    let argv = e.command.clone().unwrap_or_default();
+                    let out = self.command(ordinal, c, &argv).output().unwrap();
+                    if !out.status.success() {
+                        return Err(format!(
+                            "{}: {}{}",
+                            c.name,
+                            String::from_utf8_lossy(&out.stdout),
+                            String::from_utf8_lossy(&out.stderr)
+                        ));
+                    }
+                } else if !self.probe(ordinal, c, p) {
+                    return Err(format!("{}: {p:?} fails", c.name));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Waits until every container's startup and readiness probes pass (the pod is Ready, which
     /// gates the next ordinal), then checks that the liveness probes pass too.
     pub fn wait_ready(&mut self, ordinal: u32, timeout: Duration) {

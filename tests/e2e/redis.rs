@@ -2,7 +2,9 @@
 
 use crate::eventually;
 use crate::podsim::Cluster;
-use crate::scenarios::{self, Db, READY, bootstrap, cluster};
+use crate::scenarios::{
+    self, Db, READY, args, bootstrap, cluster, cluster_with, readiness_becomes,
+};
 
 struct Redis;
 
@@ -151,6 +153,61 @@ fn redis_wiped_primary_copies_the_most_complete_peer() {
     );
     Redis::write(&c, 3);
     assert_eq!(eventually(30, "1,2,3", || Redis::items(&c, 2)), "1,2,3");
+}
+
+/// Signal `sig` to pod `ordinal`'s redis-server (the pod's own PID namespace).
+fn signal_server(c: &Cluster, ordinal: u32, sig: &str) {
+    let script = format!(
+        "for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = redis-server ] && kill -{sig} ${{p#/proc/}}; done; true"
+    );
+    c.exec(ordinal, &["bash", "-c", &script]).unwrap();
+}
+
+/// A replica is Ready only while its link to pod 0 is up and it heard from pod 0 within
+/// `--max-lag`: it leaves the read Service while pod 0 restarts or falls silent, and comes
+/// back; an idle pod 0 does not make it flap.
+#[test]
+fn redis_replica_readiness_follows_its_link() {
+    let Some(mut c) = cluster_with::<Redis>(args(&["--replicas", "2", "--max-lag", "3"])) else {
+        return;
+    };
+    bootstrap::<Redis>(&mut c, 2);
+    assert_eq!(eventually(20, "1", || Redis::items(&c, 1)), "1");
+    // Idle pod 0 (no writes for 12 s, beyond Redis's default 10 s ping period): still Ready.
+    for _ in 0..12 {
+        assert_eq!(c.readiness(1), Ok(()), "an idle pod 0 is not lag");
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+
+    // Pod 0 restarts: the replica's link is down until it is back.
+    c.stop_pod(0);
+    let (verdict, took) = readiness_becomes(&c, 1, false, 10);
+    assert!(verdict.is_err(), "Ready {took:?} after pod 0 stopped");
+    assert!(
+        verdict
+            .as_ref()
+            .is_err_and(|e| e.contains("link to pod 0 is down")),
+        "{verdict:?}"
+    );
+    c.start_pod(0);
+    c.wait_ready(0, READY);
+    let (verdict, took) = readiness_becomes(&c, 1, true, 30);
+    assert_eq!(verdict, Ok(()), "Ready again once pod 0 is back ({took:?})");
+    Redis::write(&c, 2);
+    assert_eq!(eventually(20, "1,2", || Redis::items(&c, 1)), "1,2");
+
+    // Pod 0 falls silent with the link open (hung, or its node gone): not Ready past 3 s.
+    signal_server(&c, 0, "STOP");
+    let (verdict, took) = readiness_becomes(&c, 1, false, 15);
+    signal_server(&c, 0, "CONT");
+    assert!(verdict.is_err(), "Ready {took:?} after pod 0 fell silent");
+    assert!(
+        verdict.as_ref().is_err_and(|e| e.contains("over 3s")),
+        "{verdict:?}"
+    );
+    let (verdict, _) = readiness_becomes(&c, 1, true, 30);
+    assert_eq!(verdict, Ok(()), "Ready again once pod 0 answers");
+    assert_eq!(c.readiness(0), Ok(()), "pod 0 accepts writes");
 }
 
 #[test]

@@ -84,6 +84,24 @@ pub fn bootstrap<D: Db>(c: &mut Cluster, n: u32) -> Vec<String> {
     logs
 }
 
+/// Polls pod `ordinal`'s readiness probes (every second, at most `secs`) until they pass, when
+/// `ready`, or fail; the last verdict (Err: what the failing probe printed) and how long it took.
+pub fn readiness_becomes(
+    c: &Cluster,
+    ordinal: u32,
+    ready: bool,
+    secs: u64,
+) -> (Result<(), String>, Duration) {
+    let start = std::time::Instant::now();
+    loop {
+        let verdict = c.readiness(ordinal);
+        if verdict.is_ok() == ready || start.elapsed() >= Duration::from_secs(secs) {
+            return (verdict, start.elapsed());
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
 /// Scale to 4 as `kubectl scale` does (the rendered count stays 3): pod 3 copies pod 2 and
 /// catches up. Then to 5 as GitOps does, re-rendered with `--replicas 5` and applied: the pod
 /// template is unchanged (no pod restarts), and pod 4 copies pod 3.

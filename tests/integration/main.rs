@@ -8,5 +8,6 @@ mod layers;
 mod mongodb_scripts;
 mod mysql_backup;
 mod presets;
+mod readiness_scripts;
 mod readme;
 mod yaml_output;
