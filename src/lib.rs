@@ -161,6 +161,7 @@ fn render_command(
 ) -> Result<()> {
     let mut rendered = Vec::new();
     let mut lines = Vec::new();
+    let mut defined = std::collections::BTreeMap::new();
     // A YAML stream is written set by set as it is generated, so only its text stays in memory
     // (a thousand sets' objects would take five times as much); still all before any output.
     let stream_yaml = args.out_dir.is_none() && matches!(args.format, OutputFormat::Yaml);
@@ -199,6 +200,24 @@ fn render_command(
                 e.context(origin.clone())
             }
         })?;
+        // Objects of two sets must not collide: applied together, one would overwrite the other.
+        for doc in &docs {
+            let meta = doc.metadata();
+            let key = (doc.kind(), meta.namespace.clone(), doc.name().to_owned());
+            if let Some(first) = defined.insert(key, origin.clone()) {
+                let ns = meta
+                    .namespace
+                    .as_deref()
+                    .map_or("without a namespace".to_owned(), |n| {
+                        format!("in namespace {n}")
+                    });
+                anyhow::bail!(
+                    "{first} and {origin} both define {} {} {ns}: give each set its own name or namespace",
+                    doc.kind(),
+                    doc.name()
+                );
+            }
+        }
         lines.extend(file_lines.into_iter().map(|l| format!("{origin}: {l}")));
         if stream_yaml {
             output::append_documents(&mut stream, &docs)?;
@@ -223,9 +242,11 @@ fn render_command(
             }
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create --out-dir {}", dir.display()))?;
-            for (stem, files) in &sets {
-                output::write_dir(&dir.join(stem), files)?;
-            }
+            let dirs: Vec<_> = sets
+                .into_iter()
+                .map(|(stem, files)| (dir.join(stem), files))
+                .collect();
+            output::write_dirs(&dirs)?;
         }
         None if stream_yaml => output::write_stdout(out, &stream)?,
         None => {

@@ -4,10 +4,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 
 use crate::k8s::Manifest;
+use crate::settings::io_reason;
 
 /// `-o yaml` (a stream of documents) or `-o json` (a `v1` `List`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -181,74 +182,237 @@ pub fn directory_files(
     Ok(files)
 }
 
-/// Replace `dir` with exactly `files`. The new set is written to a sibling directory and swapped
-/// in by rename, so readers see the old set or the new one, never a mix. A directory that sts-gen
-/// did not write (no kustomization.yaml with its header) is never replaced. When nothing
-/// changes, nothing is written.
+/// The file in an `--out-dir` that lists the files sts-gen wrote there (itself aside): what it
+/// may replace. Anything else in the directory is the user's, and sts-gen refuses to touch it.
+pub const MANIFEST: &str = ".sts-gen-files";
+
+/// Replace `dir` with exactly `files` (see `Staged`); when nothing changes, nothing is written.
 pub fn write_dir(dir: &Path, files: &[(String, String)]) -> Result<()> {
-    if dir.exists() {
-        if unchanged(dir, files)? {
-            return Ok(());
-        }
-        let ours = std::fs::read_to_string(dir.join("kustomization.yaml"))
-            .is_ok_and(|k| k.starts_with(HEADER_PREFIX));
-        let empty = std::fs::read_dir(dir)
-            .with_context(|| format!("cannot read --out-dir {}", dir.display()))?
-            .next()
-            .is_none();
-        if !ours && !empty {
-            bail!(
-                "--out-dir {} exists and was not written by sts-gen: expected a new or empty directory, or an earlier sts-gen output",
-                dir.display()
-            );
-        }
-    }
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let base = dir
-        .file_name()
-        .with_context(|| format!("--out-dir {} has no directory name", dir.display()))?
-        .to_string_lossy()
-        .into_owned();
-    let staging = parent.join(format!(".{base}.sts-gen-new-{}", std::process::id()));
-    let old = parent.join(format!(".{base}.sts-gen-old-{}", std::process::id()));
-    let result = (|| -> Result<()> {
-        std::fs::create_dir_all(&staging)
-            .with_context(|| format!("cannot create {}", staging.display()))?;
-        for (name, text) in files {
-            let path = staging.join(name);
-            let mut f = std::fs::File::create(&path)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-        }
-        if dir.exists() {
-            std::fs::rename(dir, &old)
-                .with_context(|| format!("cannot replace {}", dir.display()))?;
-        }
-        std::fs::rename(&staging, dir).with_context(|| format!("cannot write {}", dir.display()))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&staging);
-        if old.exists() && !dir.exists() {
-            let _ = std::fs::rename(&old, dir);
-        }
-    }
-    let _ = std::fs::remove_dir_all(&old);
-    result
+    let mut staged = Staged::new(dir, files)?;
+    staged.commit()?;
+    staged.finish();
+    Ok(())
 }
 
-fn unchanged(dir: &Path, files: &[(String, String)]) -> Result<bool> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(false);
+/// Several `--out-dir`s written all or nothing (`render`): every one is checked and staged
+/// before the first is swapped in, and a failed swap puts back those already swapped.
+pub fn write_dirs(dirs: &[(PathBuf, Vec<(String, String)>)]) -> Result<()> {
+    let mut staged = Vec::with_capacity(dirs.len());
+    for (dir, files) in dirs {
+        staged.push(Staged::new(dir, files)?);
+    }
+    for i in 0..staged.len() {
+        if let Err(e) = staged[i].commit() {
+            for done in staged[..i].iter_mut().rev() {
+                done.rollback();
+            }
+            return Err(e);
+        }
+    }
+    staged.into_iter().for_each(Staged::finish);
+    Ok(())
+}
+
+/// One `--out-dir` replaced by a new set of files: written to a sibling directory, then swapped
+/// in by two renames, so that readers see the old set or the new one, never a mix.
+///
+/// - A directory is replaced only if everything in it is sts-gen's: the files its `MANIFEST`
+///   lists (or, written by an older sts-gen without one, the resources of its kustomization.yaml
+///   with sts-gen's header). A file of the user's is never deleted: sts-gen refuses and names it.
+/// - A symlink is followed: the directory it points to is replaced, and the link stays.
+struct Staged {
+    /// The real directory (symlinks followed).
+    target: PathBuf,
+    /// The new set, beside it; None when the directory already holds exactly the new set.
+    staging: Option<PathBuf>,
+    /// The old set, once swapped out.
+    old: Option<PathBuf>,
+}
+
+impl Staged {
+    fn new(dir: &Path, files: &[(String, String)]) -> Result<Staged> {
+        let shown = dir.display();
+        let target = match std::fs::symlink_metadata(dir) {
+            Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(dir).map_err(|e| {
+                anyhow!(
+                    "--out-dir {shown} is a symlink whose target cannot be used: {}",
+                    io_reason(&e)
+                )
+            })?,
+            _ => dir.to_path_buf(),
+        };
+        let mut files = files.to_vec();
+        let mut manifest = String::from(
+            "# The files sts-gen wrote into this directory: it replaces them, and nothing else.\n",
+        );
+        for (name, _) in &files {
+            manifest.push_str(name);
+            manifest.push('\n');
+        }
+        files.push((MANIFEST.to_owned(), manifest));
+        match std::fs::metadata(&target) {
+            Ok(m) if !m.is_dir() => bail!("--out-dir {shown} exists and is not a directory"),
+            Ok(_) => {
+                if unchanged(&target, &files) {
+                    return Ok(Staged {
+                        target,
+                        staging: None,
+                        old: None,
+                    });
+                }
+                check_ours(&target, &shown.to_string())?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => bail!("cannot read --out-dir {shown}: {}", io_reason(&e)),
+        }
+        let parent = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let base = target
+            .file_name()
+            .with_context(|| format!("--out-dir {shown} has no directory name"))?
+            .to_string_lossy()
+            .into_owned();
+        let sibling =
+            |what: &str| parent.join(format!(".{base}.sts-gen-{what}-{}", std::process::id()));
+        let staging = sibling("new");
+        let staged = Staged {
+            target,
+            staging: Some(staging.clone()),
+            old: Some(sibling("old")),
+        };
+        std::fs::create_dir_all(&staging)
+            .map_err(|e| anyhow!("cannot create {}: {}", staging.display(), io_reason(&e)))?;
+        for (name, text) in &files {
+            let path = staging.join(name);
+            std::fs::File::create(&path)
+                .and_then(|mut f| {
+                    f.write_all(text.as_bytes())?;
+                    f.sync_all()
+                })
+                .map_err(|e| anyhow!("cannot write {}: {}", path.display(), io_reason(&e)))?;
+        }
+        Ok(staged)
+    }
+
+    /// Swaps the new set in; on failure the old one stays (or is put back).
+    fn commit(&mut self) -> Result<()> {
+        let Some(staging) = &self.staging else {
+            return Ok(());
+        };
+        let old = self
+            .old
+            .as_ref()
+            .expect("a staged set has a place for the old one");
+        let exists = self.target.exists();
+        if exists {
+            std::fs::rename(&self.target, old).map_err(|e| {
+                anyhow!(
+                    "cannot replace {}: {}",
+                    self.target.display(),
+                    io_reason(&e)
+                )
+            })?;
+        }
+        if let Err(e) = std::fs::rename(staging, &self.target) {
+            if exists {
+                let _ = std::fs::rename(old, &self.target);
+            }
+            bail!("cannot write {}: {}", self.target.display(), io_reason(&e));
+        }
+        if !exists {
+            self.old = None;
+        }
+        self.staging = None;
+        Ok(())
+    }
+
+    /// Undoes a commit: the new set goes, the old one (if any) comes back.
+    fn rollback(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.target);
+        if let Some(old) = self.old.take() {
+            let _ = std::fs::rename(old, &self.target);
+        }
+    }
+
+    /// Deletes the old set, after every commit succeeded.
+    fn finish(mut self) {
+        if let Some(old) = self.old.take() {
+            let _ = std::fs::remove_dir_all(old);
+        }
+    }
+}
+
+/// A staged set that was never committed leaves nothing behind.
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if let Some(staging) = self.staging.take() {
+            let _ = std::fs::remove_dir_all(staging);
+        }
+        if let Some(old) = self.old.take().filter(|old| old.exists()) {
+            if !self.target.exists() {
+                let _ = std::fs::rename(&old, &self.target);
+            } else {
+                let _ = std::fs::remove_dir_all(old);
+            }
+        }
+    }
+}
+
+/// Fails unless every entry of `dir` is sts-gen's (see `Staged`), naming the first that is not.
+fn check_ours(dir: &Path, shown: &str) -> Result<()> {
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+    let mut ours: Vec<String> = match (read(MANIFEST), read("kustomization.yaml")) {
+        (Some(m), _) => m
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        // An older sts-gen's directory: its kustomization.yaml lists what it wrote.
+        (None, Some(k)) if k.starts_with(HEADER_PREFIX) => k
+            .lines()
+            .filter_map(|l| l.strip_prefix("- "))
+            .map(str::to_owned)
+            .chain(["kustomization.yaml".to_owned()])
+            .collect(),
+        _ => Vec::new(),
     };
-    let count = entries.count();
-    Ok(count == files.len()
+    ours.push(MANIFEST.to_owned());
+    let mut foreign = Vec::new();
+    for entry in std::fs::read_dir(dir)
+        .map_err(|e| anyhow!("cannot read --out-dir {shown}: {}", io_reason(&e)))?
+    {
+        let entry =
+            entry.map_err(|e| anyhow!("cannot read --out-dir {shown}: {}", io_reason(&e)))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let file = entry.file_type().is_ok_and(|t| t.is_file());
+        if !(file && ours.contains(&name)) {
+            foreign.push(name);
+        }
+    }
+    foreign.sort();
+    if let Some(first) = foreign.first() {
+        let more = match foreign.len() {
+            1 => String::new(),
+            n => format!(" and {} more", n - 1),
+        };
+        bail!(
+            "--out-dir {shown} holds {first:?}{more}, which sts-gen did not write: it replaces only its own files; move them away or choose another directory"
+        );
+    }
+    Ok(())
+}
+
+/// Whether `dir` holds exactly `files`.
+fn unchanged(dir: &Path, files: &[(String, String)]) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.count() == files.len()
         && files
             .iter()
-            .all(|(name, text)| std::fs::read_to_string(dir.join(name)).is_ok_and(|t| t == *text)))
+            .all(|(name, text)| std::fs::read_to_string(dir.join(name)).is_ok_and(|t| t == *text))
 }
 
 #[cfg(test)]
@@ -326,42 +490,111 @@ mod tests {
         let root = std::env::temp_dir().join(format!("sts-gen-out-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         let dir = root.join("deploy");
-        let files = directory_files(
-            &[config_map(&[("a", "1")])],
-            OutputFormat::Yaml,
-            &header("t"),
-        )
-        .unwrap();
-        write_dir(&dir, &files).unwrap();
-        let mut names: Vec<_> = std::fs::read_dir(&dir)
+        let set = |value: &str| {
+            directory_files(
+                &[config_map(&[("a", value)])],
+                OutputFormat::Yaml,
+                &header("t"),
+            )
             .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        names.sort();
-        assert_eq!(names, ["configmap-c.yaml", "kustomization.yaml"]);
-        let files2 = directory_files(
-            &[config_map(&[("a", "2")])],
-            OutputFormat::Yaml,
-            &header("t"),
-        )
-        .unwrap();
-        write_dir(&dir, &files2).unwrap();
+        };
+        let names = |dir: &Path| {
+            let mut names: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            names.sort();
+            names
+        };
+        write_dir(&dir, &set("1")).unwrap();
+        assert_eq!(
+            names(&dir),
+            [MANIFEST, "configmap-c.yaml", "kustomization.yaml"]
+        );
+        write_dir(&dir, &set("2")).unwrap();
         let cm = std::fs::read_to_string(dir.join("configmap-c.yaml")).unwrap();
         assert!(cm.contains("a: '2'") || cm.contains("a: \"2\""), "{cm}");
+        assert_eq!(names(&root), ["deploy"], "no staging left behind");
+
+        // A file of the user's beside sts-gen's: refused, named, and nothing touched.
+        std::fs::write(dir.join("NOTES.md"), "mine").unwrap();
+        let e = write_dir(&dir, &set("3")).unwrap_err().to_string();
+        assert!(
+            e.contains("holds \"NOTES.md\", which sts-gen did not write"),
+            "{e}"
+        );
         assert_eq!(
-            std::fs::read_dir(&root).unwrap().count(),
-            1,
-            "no staging left behind"
+            std::fs::read_to_string(dir.join("NOTES.md")).unwrap(),
+            "mine"
+        );
+        assert!(
+            std::fs::read_to_string(dir.join("configmap-c.yaml"))
+                .unwrap()
+                .contains('2')
+        );
+        std::fs::remove_file(dir.join("NOTES.md")).unwrap();
+
+        // A directory of an older sts-gen (no manifest): its kustomization.yaml says what is ours.
+        std::fs::remove_file(dir.join(MANIFEST)).unwrap();
+        write_dir(&dir, &set("4")).unwrap();
+        assert!(dir.join(MANIFEST).exists());
+
+        // A symlink is followed: the directory it points to is replaced, the link stays.
+        let link = root.join("link");
+        std::os::unix::fs::symlink(&dir, &link).unwrap();
+        write_dir(&link, &set("5")).unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert!(
+            std::fs::read_to_string(dir.join("configmap-c.yaml"))
+                .unwrap()
+                .contains('5')
+        );
+        let dangling = root.join("dangling");
+        std::os::unix::fs::symlink(root.join("nowhere"), &dangling).unwrap();
+        let e = write_dir(&dangling, &set("6")).unwrap_err().to_string();
+        assert!(
+            e.contains("is a symlink whose target cannot be used"),
+            "{e}"
         );
 
+        // Somebody else's directory, or a file.
         let foreign = root.join("foreign");
         std::fs::create_dir_all(&foreign).unwrap();
         std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
-        let e = write_dir(&foreign, &files).unwrap_err().to_string();
-        assert!(e.contains("was not written by sts-gen"), "{e}");
+        let e = write_dir(&foreign, &set("1")).unwrap_err().to_string();
+        assert!(e.contains("holds \"notes.txt\""), "{e}");
+        assert_eq!(names(&foreign), ["notes.txt"]);
+        let e = write_dir(&foreign.join("notes.txt"), &set("1"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("exists and is not a directory"), "{e}");
+
+        // Several directories: all or nothing. The second is refused before the first changes.
+        let e = write_dirs(&[(dir.clone(), set("7")), (foreign.clone(), set("7"))])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("notes.txt"), "{e}");
+        assert!(
+            std::fs::read_to_string(dir.join("configmap-c.yaml"))
+                .unwrap()
+                .contains('5')
+        );
+        let fresh = root.join("fresh");
+        write_dirs(&[(dir.clone(), set("8")), (fresh.clone(), set("8"))]).unwrap();
+        assert!(
+            std::fs::read_to_string(fresh.join("configmap-c.yaml"))
+                .unwrap()
+                .contains('8')
+        );
         assert_eq!(
-            std::fs::read_to_string(foreign.join("notes.txt")).unwrap(),
-            "mine"
+            names(&root),
+            ["dangling", "deploy", "foreign", "fresh", "link"],
+            "no staging left behind"
         );
         std::fs::remove_dir_all(&root).unwrap();
     }

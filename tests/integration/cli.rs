@@ -237,6 +237,7 @@ fn out_dir_writes_one_file_per_object_and_a_kustomization() {
     assert_eq!(
         names,
         [
+            ".sts-gen-files",
             "configmap-mysql-config.yaml",
             "configmap-mysql-scripts.yaml",
             "kustomization.yaml",
@@ -537,6 +538,35 @@ fn render_builds_every_database_from_values_files_alone() {
             "{k}"
         );
     }
+
+    // All or nothing: the second set's directory holds a file of the user's, so neither set is
+    // written (the first one's directory is not even created), and the user's file is untouched.
+    std::fs::write(target.join("search").join("NOTES.md"), "mine").unwrap();
+    let fresh = dir.join("fresh.yaml");
+    std::fs::write(&fresh, "database: mysql\nname: fresh\nexistingSecret: s\n").unwrap();
+    Run::new(["render", fresh.to_str().unwrap(), s, "--out-dir", t])
+        .run()
+        .fails_with(&["holds \"NOTES.md\", which sts-gen did not write"]);
+    assert!(!target.join("fresh").exists());
+    assert_eq!(
+        std::fs::read_to_string(target.join("search/NOTES.md")).unwrap(),
+        "mine"
+    );
+
+    // Two sets that would overwrite each other's objects: refused, naming both files.
+    Run::new(["render", o, o]).run().fails_with(&[
+        &format!("{o} and {o} both define"),
+        "give each set its own name or namespace",
+    ]);
+    let twin = dir.join("twin.yaml");
+    std::fs::write(
+        &twin,
+        "database: redis\nname: orders\nnamespace: shop\nexistingSecret: s\n",
+    )
+    .unwrap();
+    Run::new(["render", o, twin.to_str().unwrap(), "--out-dir", t])
+        .run()
+        .fails_with(&["both define ConfigMap orders-config in namespace shop"]);
 
     let no_db = dir.join("nodb.yaml");
     std::fs::write(&no_db, "name: x\n").unwrap();
