@@ -3,6 +3,7 @@
 mod cli;
 mod elasticsearch_backup;
 mod harness;
+mod hostile;
 mod invariants;
 mod layers;
 mod mongodb_scripts;
