@@ -229,6 +229,18 @@ fn spec_from_values(req: &Request, v: &Values) -> Result<Spec> {
         "terminationGracePeriodSeconds {grace} is out of range: expected 10 to 86400 seconds"
     );
     let restore_from = restore_from(req, &credentials)?;
+    let backup = backup(req, &v.backup)?;
+    // A CronJob's name is at most 52 characters: each Job it starts appends 11.
+    const CRONJOB_MAX: usize = 52;
+    ensure!(
+        backup.is_none() || names.backup_job.len() <= CRONJOB_MAX,
+        "{} {} is too long with backups on: the CronJob {} would be {} characters and Kubernetes allows {CRONJOB_MAX}; use a name of at most {} characters",
+        req.name("name"),
+        names.instance,
+        names.backup_job,
+        names.backup_job.len(),
+        CRONJOB_MAX - (names.backup_job.len() - names.instance.len())
+    );
     Ok(Spec {
         database: engine.name(),
         namespace: v.namespace.clone(),
@@ -243,7 +255,7 @@ fn spec_from_values(req: &Request, v: &Values) -> Result<Spec> {
         termination_grace_period_seconds: grace,
         labels: labels(v)?,
         max_lag_seconds: max_lag(req, v)?,
-        backup: backup(req, &v.backup)?,
+        backup,
         restore_from,
         backup_s3: s3_store(req, &names, &v.backup)?,
         names,
@@ -301,7 +313,6 @@ fn restore_from(req: &Request, credentials: &Credentials) -> Result<Option<Strin
     Ok(Some(name))
 }
 
-/// The backup settings: none unless a schedule is set (and not "none").
 /// `replication.maxLagSeconds`: whole seconds, 1 to a day. Every engine's defaults set it, except
 /// Elasticsearch's, which refuses it (see its `configure`).
 fn max_lag(req: &Request, v: &Values) -> Result<Option<u32>> {
@@ -316,13 +327,14 @@ fn max_lag(req: &Request, v: &Values) -> Result<Option<u32>> {
     Ok(Some(lag as u32))
 }
 
+/// The backup settings: none unless a schedule is set (and not "none").
 fn backup(req: &Request, b: &BackupValues) -> Result<Option<BackupSpec>> {
     let schedule = match b.schedule.as_deref().map(str::trim) {
         None | Some("none") => return Ok(None),
         Some(s) => s.to_owned(),
     };
     let what = req.name("backup.schedule");
-    check_schedule(&what, &schedule)?;
+    crate::model::cron::check(&what, &schedule)?;
     let keep = required(&b.keep, "backup.keep")?;
     ensure!(
         (1..=1000).contains(&keep),
@@ -349,34 +361,6 @@ fn backup_storage(b: &BackupValues) -> Result<Storage> {
 }
 
 /// A schedule CronJob accepts: five fields, or a macro such as @daily.
-fn check_schedule(what: &str, s: &str) -> Result<()> {
-    const MACROS: [&str; 7] = [
-        "@yearly",
-        "@annually",
-        "@monthly",
-        "@weekly",
-        "@daily",
-        "@midnight",
-        "@hourly",
-    ];
-    ensure!(
-        !s.contains(char::is_control),
-        "{what} {s:?} contains a control character: expected five fields separated by spaces, such as \"0 3 * * *\""
-    );
-    let fields: Vec<&str> = s.split_whitespace().collect();
-    let ok = MACROS.contains(&s)
-        || (fields.len() == 5
-            && fields.iter().all(|f| {
-                f.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "*/,-?".contains(c))
-            }));
-    ensure!(
-        ok,
-        "{what} {s:?} is not a cron schedule: expected five fields (minute hour day-of-month month day-of-week) such as \"0 3 * * *\", a macro such as @daily, or none"
-    );
-    Ok(())
-}
-
 /// The rclone image the backup and restore Jobs use to reach an S3 bucket (`backup.s3.image`).
 pub const S3_CLIENT_IMAGE: &str = "rclone/rclone:1.68.2";
 
@@ -477,13 +461,12 @@ fn image(what: &str, reference: &str) -> Result<Image> {
             "{what} {reference:?} contains whitespace: expected an image reference such as mysql:8.4.7"
         );
     }
-    if reference
-        .split_once('@')
-        .and_then(|(_, d)| d.split_once(':'))
-        .is_some_and(|(_, hex)| hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()))
-    {
+    // The grammar of container image references (distribution's), as the kubelet's runtime
+    // reads them: lowercase repository path components, a tag of at most 128 characters, a
+    // digest of at least 32 hex digits.
+    if <oci_spec::distribution::Reference as std::str::FromStr>::from_str(reference).is_err() {
         bail!(
-            "{what} {reference:?} has a digest that is not hexadecimal: expected an image reference such as mysql:8.4.7 or mysql@sha256:<64 hex digits>"
+            "{what} {reference:?} is not an image reference: expected [registry[:port]/]repository[:tag][@digest] with a lowercase repository, such as mysql:8.4.7 or mysql@sha256:<64 hex digits>"
         );
     }
     let (name, digest) = match reference.split_once('@') {
@@ -628,6 +611,16 @@ mod tests {
                 "--restore-from \"latest\" is not a backup name",
             ),
             (
+                vec![
+                    "postgres",
+                    "--name",
+                    "a234567890123456789012345678901234567890123456",
+                    "--backup-schedule",
+                    "@daily",
+                ],
+                "is too long with backups on: the CronJob a234567890123456789012345678901234567890123456-backup would be 53 characters and Kubernetes allows 52; use a name of at most 45 characters",
+            ),
+            (
                 vec!["postgres", "--restore-from", "20261125T030000Z"],
                 "--restore-from 20261125T030000Z needs --existing-secret",
             ),
@@ -647,8 +640,6 @@ mod tests {
             Some("20261125T030000Z"),
             "Elasticsearch's lowercase snapshot name names the backup too"
         );
-        assert!(check_schedule("s", "@daily").is_ok());
-        assert!(check_schedule("s", "*/15 1-5 * JAN,FEB MON-FRI").is_ok());
     }
 
     #[test]
@@ -777,7 +768,19 @@ mod tests {
             (&["--image", "my sql"], "contains whitespace"),
             (
                 &["--image", "mysql@sha256:aéééééééé"],
-                "has a digest that is not hexadecimal",
+                "--image \"mysql@sha256:aéééééééé\" is not an image reference",
+            ),
+            (&["--image", "MySQL:8"], "is not an image reference"),
+            (&["--image", "mysql:8:4"], "is not an image reference"),
+            (&["--image", "!"], "is not an image reference"),
+            (
+                &[
+                    "--set",
+                    "backup.s3.secret=s",
+                    "--set",
+                    "backup.s3.image=a//b",
+                ],
+                "backup.s3.image \"a//b\" is not an image reference",
             ),
             (
                 &["--backup-schedule", "0 3\n* * *"],
@@ -866,13 +869,16 @@ mod tests {
             "latest"
         );
         assert_eq!(
-            image("i", "mysql@sha256:0123456789abcdef0123")
-                .unwrap()
-                .version,
+            image(
+                "i",
+                "mysql@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+            )
+            .unwrap()
+            .version,
             "sha256-0123456789ab"
         );
         assert_eq!(
-            image("i", "mysql:8.4.7@sha256:00ff").unwrap().version,
+            image("i", "mysql:8.4.7@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef").unwrap().version,
             "8.4.7"
         );
     }

@@ -1,6 +1,7 @@
 //! The bottom layer: what one instance is (`Spec`), what an engine makes of it (`Parts`), and
 //! the names and quantities both are made of. It imports nothing of sts-gen above it.
 
+pub mod cron;
 pub mod names;
 pub mod parts;
 pub mod quantity;
