@@ -107,6 +107,18 @@ pub fn resolve_with(req: &Request, password: PasswordSource) -> Result<Resolved>
         );
     }
     let mut spec = spec_from_values(req, &common)?;
+    let limit = &spec.resources.memory_limit;
+    let min = engine.min_memory_mib();
+    ensure!(
+        limit.value() >= (min << 20) as f64,
+        "{} {limit} is too small for {}: expected at least {min}Mi",
+        if common.resources.memory_limit.is_some() {
+            "resources.memoryLimit".to_owned()
+        } else {
+            req.name("resources.memory")
+        },
+        engine.name()
+    );
     let database = engine.configure(&spec, section.as_ref(), &|key| req.name(key))?;
     let mut notes = Vec::new();
     if let Credentials::Generated(_) = spec.credentials {
@@ -247,7 +259,7 @@ fn spec_from_values(req: &Request, v: &Values) -> Result<Spec> {
         replicas,
         image: image(&req.name("image"), &required(&v.image, "image")?)?,
         storage,
-        resources: resources(&v.resources)?,
+        resources: resources(req, &v.resources)?,
         service_type: required(&v.service_type, "serviceType")?,
         credentials,
         cluster_domain,
@@ -426,8 +438,19 @@ fn check_backup_name(name: &str) -> Result<String> {
     Ok(upper)
 }
 
-fn resources(r: &ResourceValues) -> Result<Resources> {
+fn resources(req: &Request, r: &ResourceValues) -> Result<Resources> {
     let cpu = required(&r.cpu, "resources.cpu")?;
+    // The smallest CPU amount Kubernetes counts is 1m; less is refused by the API server.
+    let named = [(req.name("resources.cpu"), Some(&cpu))];
+    let limit = [("resources.cpuLimit".to_owned(), r.cpu_limit.as_ref())];
+    for (name, q) in named.into_iter().chain(limit) {
+        if let Some(q) = q {
+            ensure!(
+                q.value() >= 0.001,
+                "{name} {q} is below 1m, the smallest CPU amount Kubernetes counts: expected such as 500m or 2"
+            );
+        }
+    }
     let memory = required(&r.memory, "resources.memory")?;
     let cpu_limit = r.cpu_limit.clone();
     let memory_limit = r.memory_limit.clone().unwrap_or_else(|| memory.clone());
@@ -787,6 +810,18 @@ mod tests {
                 "contains a control character",
             ),
             (&["--memory", "1e400"], "--memory \"1e400\" is too large"),
+            (
+                &["--memory", "1"],
+                "--memory 1 is too small for mysql: expected at least 512Mi",
+            ),
+            (
+                &["--set", "resources.memoryLimit=100Mi", "--memory", "100Mi"],
+                "resources.memoryLimit 100Mi is too small for mysql",
+            ),
+            (
+                &["--cpu", "0.0001"],
+                "--cpu 0.0001 is below 1m, the smallest CPU amount Kubernetes counts",
+            ),
             (
                 &["--preset", "huge"],
                 "unknown preset \"huge\" for mysql: expected one of dev, prod",

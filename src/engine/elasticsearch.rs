@@ -236,6 +236,11 @@ impl Engine for Elasticsearch {
         false
     }
 
+    /// The heap is half of the limit, and Elasticsearch wants at least 256 MiB of it.
+    fn min_memory_mib(&self) -> u64 {
+        512
+    }
+
     fn secrets(&self) -> &'static [(&'static str, usize)] {
         &[(KEY_PASSWORD, 24)]
     }
@@ -278,12 +283,8 @@ impl Engine for Elasticsearch {
             spec.max_lag_seconds.is_none(),
             "replication.maxLagSeconds does not apply to elasticsearch: its shards replicate inside the cluster, which has no lagging replicas to leave out"
         );
+        // The heap: half the limit (at least 256 MiB: see min_memory_mib), below 32 GiB.
         let half_mib = spec.resources.memory_limit.value() as u64 / 2 / (1 << 20);
-        ensure!(
-            half_mib >= 256,
-            "memory limit {} is too small for Elasticsearch: expected at least 512Mi (the heap is half of it)",
-            spec.resources.memory_limit
-        );
         if spec.restore_from.is_some() && spec.backup.is_none() {
             bail!(
                 "--restore-from for Elasticsearch needs the backup settings the set runs with \

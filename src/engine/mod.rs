@@ -67,6 +67,11 @@ pub trait Engine: Sync {
     }
     /// The most replicas the database supports in this topology.
     fn max_replicas(&self) -> u32;
+    /// The smallest memory limit (MiB) the server runs in with sts-gen's sizing: below it the
+    /// buffers it derives from the limit leave the process nothing, and the pod is OOM-killed.
+    fn min_memory_mib(&self) -> u64 {
+        256
+    }
     /// Whether its replicas follow a primary and can lag behind it (`replication.maxLagSeconds`
     /// applies): all but Elasticsearch.
     fn replicas_lag(&self) -> bool {

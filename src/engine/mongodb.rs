@@ -149,6 +149,11 @@ impl Engine for MongoDb {
     }
 
     /// MongoDB's limit on replica set members.
+    /// WiredTiger's smallest cache (256 MiB) and mongod beside it.
+    fn min_memory_mib(&self) -> u64 {
+        512
+    }
+
     fn max_replicas(&self) -> u32 {
         50
     }

@@ -269,6 +269,12 @@ impl Engine for Mysql {
         32
     }
 
+    /// MySQL 8.4's own footprint (performance schema included) beside the buffer pool needs twice
+    /// what MariaDB's does.
+    fn min_memory_mib(&self) -> u64 {
+        if self.flavor.mariadb { 256 } else { 512 }
+    }
+
     fn check_section(&self, v: &Value) -> Result<()> {
         section::<Values>(self.name(), Some(v)).map(drop)
     }

@@ -121,6 +121,11 @@ impl Engine for Postgres {
     }
 
     /// max_wal_senders is 10: each standby streams with one.
+    /// shared_buffers is a quarter of the limit; PostgreSQL runs small.
+    fn min_memory_mib(&self) -> u64 {
+        128
+    }
+
     fn max_replicas(&self) -> u32 {
         10
     }

@@ -100,6 +100,11 @@ impl Engine for Redis {
         &[(KEY_PASSWORD, 32)]
     }
 
+    /// A small cache is a use of Redis; maxmemory is a share of the limit.
+    fn min_memory_mib(&self) -> u64 {
+        64
+    }
+
     fn max_replicas(&self) -> u32 {
         32
     }

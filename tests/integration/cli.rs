@@ -489,7 +489,7 @@ fn elasticsearch_forms_from_the_pod_names_and_keeps_tls_material_in_the_secret()
     assert!(r.stderr().contains("warning: 4 master-eligible nodes"));
     Run::new(["elasticsearch", "--memory", "256Mi"])
         .run()
-        .fails_with(&["memory limit 256Mi is too small for Elasticsearch"]);
+        .fails_with(&["--memory 256Mi is too small for elasticsearch: expected at least 512Mi"]);
 }
 
 #[test]
