@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail, ensure};
 
 use crate::engine::{self, Database, Engine};
-use crate::model::names::{check_label, check_subdomain};
+use crate::model::names::{check_domain, check_label, check_subdomain};
 use crate::model::{
     BackupSpec, Credentials, Image, Names, PasswordSource, Resources, S3Store, Spec, Storage,
 };
@@ -215,7 +215,7 @@ fn spec_from_values(req: &Request, v: &Values) -> Result<Spec> {
         check_subdomain(&req.name("storage.className"), class)?;
     }
     let cluster_domain = required(&v.cluster_domain, "clusterDomain")?;
-    check_subdomain(&req.name("clusterDomain"), &cluster_domain)?;
+    check_domain(&req.name("clusterDomain"), &cluster_domain)?;
     // <pod>.<headless>.<namespace>.svc.<domain> must stay a valid DNS name (253 characters).
     let ns_len = v.namespace.as_ref().map_or(63, String::len);
     let fqdn =
@@ -435,6 +435,17 @@ fn check_backup_name(name: &str) -> Result<String> {
         ok,
         "--restore-from {name:?} is not a backup name: expected its UTC time as the backup job names it, such as 20261125T030000Z"
     );
+    // A time that exists: the backup job names a backup after the moment it started.
+    let n = |at: usize, len: usize| upper[at..at + len].parse::<u8>().unwrap_or(u8::MAX);
+    let year: i32 = upper[..4].parse().unwrap_or_default();
+    let date = time::Month::try_from(n(4, 2))
+        .ok()
+        .and_then(|m| time::Date::from_calendar_date(year, m, n(6, 2)).ok());
+    let clock = time::Time::from_hms(n(9, 2), n(11, 2), n(13, 2)).ok();
+    ensure!(
+        date.is_some() && clock.is_some(),
+        "--restore-from {name:?} is no time that exists: expected YYYYMMDDTHHMMSSZ with a real date and a time of day, such as 20261125T030000Z"
+    );
     Ok(upper)
 }
 
@@ -632,6 +643,26 @@ mod tests {
                     "s",
                 ],
                 "--restore-from \"latest\" is not a backup name",
+            ),
+            (
+                vec![
+                    "postgres",
+                    "--restore-from",
+                    "20261325T030000Z",
+                    "--existing-secret",
+                    "s",
+                ],
+                "--restore-from \"20261325T030000Z\" is no time that exists",
+            ),
+            (
+                vec![
+                    "postgres",
+                    "--restore-from",
+                    "20270229T246000Z",
+                    "--existing-secret",
+                    "s",
+                ],
+                "is no time that exists",
             ),
             (
                 vec![

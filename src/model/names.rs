@@ -78,15 +78,32 @@ pub fn check_label(what: &str, value: &str, max: usize) -> Result<()> {
     Ok(())
 }
 
-/// A DNS-1123 subdomain: dot-separated labels, at most 253 characters.
+/// A DNS-1123 subdomain as the API server checks object names (Secrets, StorageClasses):
+/// dot-separated parts of lowercase letters, digits and '-', at most 253 characters in all (no
+/// limit per part: a 64-character Secret name is valid).
 pub fn check_subdomain(what: &str, value: &str) -> Result<()> {
+    check_dotted(what, value, 253)
+}
+
+/// A DNS domain (the cluster's): a subdomain whose labels are at most 63 characters, as DNS
+/// needs them.
+pub fn check_domain(what: &str, value: &str) -> Result<()> {
+    check_dotted(what, value, 63)
+}
+
+fn check_dotted(what: &str, value: &str, max_label: usize) -> Result<()> {
     if value.is_empty() || value.len() > 253 {
         bail!("{what} {value:?} must be 1 to 253 characters of dot-separated DNS labels");
     }
     for label in value.split('.') {
-        check_label(what, label, 63).map_err(|_| {
+        check_label(what, label, max_label).map_err(|_| {
             anyhow::anyhow!(
-                "{what} {value:?} is not a valid DNS name: expected dot-separated labels of lowercase letters, digits and '-'"
+                "{what} {value:?} is not a valid DNS name: expected dot-separated parts of lowercase letters, digits and '-'{}",
+                if max_label < 253 {
+                    format!(", each at most {max_label} characters")
+                } else {
+                    String::new()
+                }
             )
         })?;
     }
@@ -138,10 +155,17 @@ mod tests {
 
     #[test]
     fn subdomains() {
-        check_subdomain("--cluster-domain", "cluster.local").unwrap();
-        check_subdomain("--cluster-domain", "k8s.example.com").unwrap();
+        check_domain("--cluster-domain", "cluster.local").unwrap();
+        check_domain("--cluster-domain", "k8s.example.com").unwrap();
         for bad in ["", "Cluster.local", "a..b", ".local", "a_b.c"] {
-            assert!(check_subdomain("--cluster-domain", bad).is_err(), "{bad}");
+            assert!(check_domain("--cluster-domain", bad).is_err(), "{bad}");
+            assert!(check_subdomain("--existing-secret", bad).is_err(), "{bad}");
         }
+        // The API server limits an object name's length, not its parts'.
+        let long = "a".repeat(64);
+        check_subdomain("--existing-secret", &long).unwrap();
+        let e = check_domain("--cluster-domain", &format!("{long}.local")).unwrap_err();
+        assert!(e.to_string().contains("each at most 63 characters"), "{e}");
+        assert!(check_subdomain("--existing-secret", &"a".repeat(254)).is_err());
     }
 }
