@@ -534,7 +534,11 @@ pub fn required<T: Clone>(value: &Option<T>, key: &str) -> Result<T> {
 
 /// `--set` values are typed the way YAML would type them: integers and booleans, else strings.
 fn scalar_value(v: &str) -> Value {
-    if let Ok(i) = v.parse::<i64>() {
+    // A number only when written as one is (as values files read `0777`, `+5`: as text, kept as
+    // typed; a label value `0777` stays "0777").
+    if let Ok(i) = v.parse::<i64>()
+        && i.to_string() == v
+    {
         return Value::from(i);
     }
     match v {
@@ -607,6 +611,24 @@ mod tests {
         assert_eq!(l["a"].0, "1");
         assert_eq!(l["b"].0, "3");
         assert_eq!(l["example.com/team"].0, "db");
+        // Kept as typed, on the command line as in a file: not numbers that lose their zeros.
+        for (set, file, want) in [
+            ("0777", "0777", "0777"),
+            ("+5", "'+5'", "+5"),
+            ("1_000", "1_000", "1_000"),
+        ] {
+            let l = Layer::from_set(&format!("labels.team={set}"))
+                .unwrap()
+                .common()
+                .unwrap()
+                .labels;
+            assert_eq!(l["team"].0, want, "--set");
+            let l = yaml(&format!("labels:\n  team: {file}\n"))
+                .common()
+                .unwrap()
+                .labels;
+            assert_eq!(l["team"].0, want, "file");
+        }
     }
 
     #[test]
