@@ -143,10 +143,16 @@ impl Engine for Postgres {
             key("postgres.maxConnections")
         );
         let keep = required(&p.wal_keep_size, "postgres.walKeepSize")?;
+        // Whole WAL segments of 16 MiB: less would be raised to one without a word.
+        ensure!(
+            keep.value() >= (16 * MIB) as f64,
+            "{} {keep} is below one WAL segment: expected at least 16Mi, such as 1Gi",
+            key("postgres.walKeepSize")
+        );
         Ok(Box::new(Options {
             max_connections: max_connections as u32,
             shared_buffers_mib: (spec.resources.memory_limit.value() as u64 / 4 / MIB).max(32),
-            wal_keep_mib: (keep.value() as u64 / MIB).max(16),
+            wal_keep_mib: keep.value() as u64 / MIB,
         }))
     }
 }

@@ -118,6 +118,19 @@ fn bad_values_fail_with_one_line_and_empty_stdout() {
             &["--set storage.sise=1Gi", "unknown field `sise`"],
         ),
         (&["mysql", "--set", "novalue"], &["expected KEY=VALUE"]),
+        // Refused rather than raised without a word.
+        (
+            &["postgres", "--set", "postgres.walKeepSize=100m"],
+            &["postgres.walKeepSize 100m is below one WAL segment: expected at least 16Mi"],
+        ),
+        (
+            &["mysql", "--backup-schedule", "61 3 * * *"],
+            &["--backup-schedule \"61 3 * * *\": minute \"61\" is out of range"],
+        ),
+        (
+            &["redis", "--image", "Redis:7"],
+            &["--image \"Redis:7\" is not an image reference"],
+        ),
         (
             &["mysql", "-f", "/nonexistent/values.yaml"],
             &["cannot read values file /nonexistent/values.yaml: No such file or directory"],
