@@ -2,7 +2,7 @@
 //! database defaults < preset < values files (in order) < `--set` (in order) < flags.
 //! The shared settings become the `Spec`; the engine reads and checks its own section.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail, ensure};
@@ -96,7 +96,7 @@ pub fn resolve(req: &Request) -> Result<Resolved> {
 /// `resolve` with a chosen password source (tests, snapshots).
 pub fn resolve_with(req: &Request, password: PasswordSource) -> Result<Resolved> {
     let engine = req.engine;
-    let mut values = merged_layers(req)?;
+    let (mut values, given) = merged_layers(req)?;
     let section = values.take_section(engine.name());
     let common = values.common()?;
     if let Some(named) = &common.database {
@@ -129,8 +129,10 @@ pub fn resolve_with(req: &Request, password: PasswordSource) -> Result<Resolved>
             spec.names.secret, spec.names.secret
         ));
     }
+    let mut warnings = database.warnings(&spec);
+    warnings.extend(without_effect(req, &spec, &given));
     Ok(Resolved {
-        warnings: database.warnings(&spec),
+        warnings,
         spec,
         database,
         notes,
@@ -140,7 +142,7 @@ pub fn resolve_with(req: &Request, password: PasswordSource) -> Result<Resolved>
 /// Every layer, each checked on its own (so that an error names its file), merged in order of
 /// precedence. The preset is the lowest layer after the defaults, wherever it is named: the
 /// flag wins, then the last `--set`, then the last values file.
-fn merged_layers(req: &Request) -> Result<Layer> {
+fn merged_layers(req: &Request) -> Result<(Layer, BTreeSet<String>)> {
     let engine = req.engine;
     let mut layers = req.layers.clone();
     for path in &req.values {
@@ -164,10 +166,68 @@ fn merged_layers(req: &Request) -> Result<Layer> {
     if let Some(name) = &preset {
         values.merge(presets::get(engine.name(), name)?);
     }
+    let mut given = BTreeSet::new();
     for layer in layers {
+        leaf_keys(&layer.values, "", &mut given);
         values.merge(layer);
     }
-    Ok(values)
+    Ok((values, given))
+}
+
+/// The dotted paths of every value in `map` (`backup.keep`), into `out`.
+fn leaf_keys(
+    map: &serde_json::Map<String, serde_json::Value>,
+    prefix: &str,
+    out: &mut BTreeSet<String>,
+) {
+    for (k, v) in map {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            serde_json::Value::Object(inner) => leaf_keys(inner, &path, out),
+            _ => {
+                out.insert(path);
+            }
+        }
+    }
+}
+
+/// Settings the user gave (in a file, a `--set` or a flag; not a preset's) that change nothing
+/// in this output: a warning each, an error with `--strict`.
+fn without_effect(req: &Request, spec: &Spec, given: &BTreeSet<String>) -> Vec<String> {
+    let shown = |key: &str| match req.flags.iter().find(|(s, _)| s.key == key) {
+        Some((s, _)) => s.long(),
+        None => key.to_owned(),
+    };
+    let mut idle = Vec::new();
+    if spec.backup.is_none() {
+        // A restore reads from the S3 bucket (and Elasticsearch's from the backup settings).
+        let restoring = spec.restore_from.is_some();
+        idle.extend(given.iter().filter(|k| {
+            k.starts_with("backup.")
+                && *k != "backup.schedule"
+                && !(restoring && k.starts_with("backup.s3."))
+        }));
+    }
+    let mut warnings: Vec<String> = idle
+        .iter()
+        .map(|k| {
+            format!(
+                "{} has no effect while backups are off: turn them on with --backup-schedule (backup.schedule)",
+                shown(k)
+            )
+        })
+        .collect();
+    if spec.replicas == 1 && given.contains("replication.maxLagSeconds") {
+        warnings.push(format!(
+            "{} has no effect: one pod has no replicas",
+            shown("replication.maxLagSeconds")
+        ));
+    }
+    warnings
 }
 
 /// One layer's shared values and the engine's section; another engine's section is a mistake
@@ -340,22 +400,25 @@ fn max_lag(req: &Request, v: &Values) -> Result<Option<u32>> {
 }
 
 /// The backup settings: none unless a schedule is set (and not "none").
+/// Every backup setting is checked whether backups are on or not (the same value is refused
+/// either way); `without_effect` reports those given while they are off.
 fn backup(req: &Request, b: &BackupValues) -> Result<Option<BackupSpec>> {
-    let schedule = match b.schedule.as_deref().map(str::trim) {
-        None | Some("none") => return Ok(None),
-        Some(s) => s.to_owned(),
-    };
-    let what = req.name("backup.schedule");
-    crate::model::cron::check(&what, &schedule)?;
     let keep = required(&b.keep, "backup.keep")?;
     ensure!(
         (1..=1000).contains(&keep),
         "{} {keep} is out of range: expected 1 to 1000 backups",
         req.name("backup.keep")
     );
+    let storage = backup_storage(b)?;
+    let schedule = match b.schedule.as_deref().map(str::trim) {
+        None | Some("none") => return Ok(None),
+        Some(s) => s.to_owned(),
+    };
+    let what = req.name("backup.schedule");
+    crate::model::cron::check(&what, &schedule)?;
     Ok(Some(BackupSpec {
         schedule,
-        storage: backup_storage(b)?,
+        storage,
         keep: keep as u32,
     }))
 }
@@ -694,6 +757,60 @@ mod tests {
             Some("20261125T030000Z"),
             "Elasticsearch's lowercase snapshot name names the backup too"
         );
+    }
+
+    #[test]
+    fn settings_without_effect_are_reported_and_checked_all_the_same() {
+        let warnings = |argv: &[&str]| resolve_argv(argv, &fixed).unwrap().warnings;
+        assert_eq!(
+            warnings(&[
+                "mysql",
+                "--backup-keep",
+                "3",
+                "--set",
+                "backup.s3.prefix=p",
+                "--set",
+                "backup.s3.secret=s"
+            ]),
+            [
+                "--backup-keep has no effect while backups are off: turn them on with --backup-schedule (backup.schedule)",
+                "backup.s3.prefix has no effect while backups are off: turn them on with --backup-schedule (backup.schedule)",
+                "backup.s3.secret has no effect while backups are off: turn them on with --backup-schedule (backup.schedule)",
+            ]
+        );
+        assert_eq!(
+            warnings(&["postgres", "-r", "1", "--max-lag", "5"]),
+            ["--max-lag has no effect: one pod has no replicas"]
+        );
+        // In effect: scheduled, restoring from the bucket, or a preset's own settings.
+        assert!(
+            warnings(&["mysql", "--backup-keep", "3", "--backup-schedule", "@daily"]).is_empty()
+        );
+        assert!(
+            warnings(&[
+                "mysql",
+                "--backup-s3-secret",
+                "s3",
+                "--restore-from",
+                "20261125T030000Z",
+                "--existing-secret",
+                "s"
+            ])
+            .is_empty()
+        );
+        assert!(
+            warnings(&["mysql", "--preset", "prod", "--backup-schedule", "none"])
+                .iter()
+                .all(|w| !w.contains("no effect"))
+        );
+        // Refused whether backups are on or not.
+        for argv in [
+            &["mysql", "--backup-keep", "0"][..],
+            &["mysql", "--backup-keep", "0", "--backup-schedule", "@daily"],
+        ] {
+            let e = resolve_argv(argv, &fixed).unwrap_err().to_string();
+            assert!(e.contains("--backup-keep 0 is out of range"), "{e}");
+        }
     }
 
     #[test]
