@@ -374,7 +374,11 @@ fn postgres_standby_with_a_reapplied_replication_password_says_so_and_recovers()
         &[("replication-password", "Generated2ndTime")],
     );
     c.stop_pod(1);
-    c.start_pod(1);
+    let log = c.start_pod(1);
+    assert!(
+        log.contains("the replication password in the Secret does not match the primary's"),
+        "{log}"
+    );
     let why = not_ready_with(&c, 1, 60, "does not match the primary's");
     assert!(why.contains("password authentication failed"), "{why}");
     logged(
