@@ -1,10 +1,11 @@
 //! PostgreSQL with the official `postgres` image: pod 0 is the primary, every other pod a hot
 //! standby cloned with `pg_basebackup` from a running peer and streaming from pod 0 as a
-//! dedicated replication role (scram-sha-256).
+//! dedicated replication role (scram-sha-256) through a physical replication slot each, which a
+//! sidecar on pod 0 keeps in step with the pods.
 
 use std::collections::BTreeMap;
 
-use anyhow::{Result, ensure};
+use anyhow::{Context as _, Result, ensure};
 use k8s_openapi::api::core::v1::{Container, EnvVar, Lifecycle, LifecycleHandler, Probe};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -36,6 +37,10 @@ struct Options {
     /// A quarter of the memory limit, at least 32 MiB.
     shared_buffers_mib: u64,
     wal_keep_mib: u64,
+    /// `max_slot_wal_keep_size`: a quarter of the data volume, at least `wal_keep_mib`.
+    max_slot_wal_keep_mib: u64,
+    /// Lag beyond which a standby is not Ready (`replication.maxLagSeconds`).
+    max_lag_seconds: u32,
 }
 
 const MIB: u64 = 1 << 20;
@@ -84,6 +89,26 @@ struct Users {
     replication: &'static str,
 }
 
+/// How pod 0's replication container keeps the standbys' slots.
+#[derive(Serialize)]
+struct Slots {
+    /// Seconds between two rounds.
+    interval_seconds: u32,
+    /// A slot is dropped once its pod has not existed for this long (and the slot is unused).
+    grace_seconds: u32,
+    /// The highest ordinal a set can have.
+    max_ordinal: u32,
+}
+
+const SLOTS: Slots = Slots {
+    interval_seconds: 10,
+    grace_seconds: 600,
+    max_ordinal: MAX_REPLICAS - 1,
+};
+
+/// max_wal_senders is 10: each standby streams with one.
+const MAX_REPLICAS: u32 = 10;
+
 #[derive(Serialize)]
 struct Context<'a> {
     /// What the shared partials read: names, cluster domain, replicas, backups.
@@ -94,6 +119,7 @@ struct Context<'a> {
     paths: Paths,
     keys: Keys,
     users: Users,
+    slots: Slots,
     peer_wait_seconds: u32,
 }
 
@@ -120,14 +146,14 @@ impl Engine for Postgres {
         &[(KEY_SUPERUSER, 24), (KEY_REPLICATION, 24)]
     }
 
-    /// max_wal_senders is 10: each standby streams with one.
     /// shared_buffers is a quarter of the limit; PostgreSQL runs small.
     fn min_memory_mib(&self) -> u64 {
         128
     }
 
+    /// max_wal_senders is 10: each standby streams with one.
     fn max_replicas(&self) -> u32 {
-        10
+        MAX_REPLICAS
     }
 
     fn check_section(&self, v: &Value) -> Result<()> {
@@ -149,10 +175,15 @@ impl Engine for Postgres {
             "{} {keep} is below one WAL segment: expected at least 16Mi, such as 1Gi",
             key("postgres.walKeepSize")
         );
+        let wal_keep_mib = keep.value() as u64 / MIB;
         Ok(Box::new(Options {
             max_connections: max_connections as u32,
             shared_buffers_mib: (spec.resources.memory_limit.value() as u64 / 4 / MIB).max(32),
-            wal_keep_mib: keep.value() as u64 / MIB,
+            wal_keep_mib,
+            max_slot_wal_keep_mib: (spec.storage.size.value() as u64 / 4 / MIB).max(wal_keep_mib),
+            max_lag_seconds: spec
+                .max_lag_seconds
+                .context("replication.maxLagSeconds is required for postgres")?,
         }))
     }
 }
@@ -166,7 +197,7 @@ impl Database for Options {
             config,
             scripts,
             init_containers: vec![init_data(image)],
-            containers: vec![server(image)],
+            containers: vec![server(image), replication(image)],
             volumes: vec![empty_dir(RUN, Some("Memory")), empty_dir(TMP, None)],
             user_id: POSTGRES_UID,
             // Pod N clones a running N-1 on its first start.
@@ -193,10 +224,18 @@ impl Options {
             users: Users {
                 replication: "replication",
             },
+            slots: SLOTS,
             peer_wait_seconds: super::PEER_WAIT_SECONDS,
         };
         let config = render_files(&["postgres/postgresql.conf", "postgres/pg_hba.conf"], &ctx)?;
-        let mut scripts = render_files(&["postgres/init-data.sh"], &ctx)?;
+        let mut scripts = render_files(
+            &[
+                "postgres/init-data.sh",
+                "postgres/readiness.sh",
+                "postgres/replication.sh",
+            ],
+            &ctx,
+        )?;
         if spec.backup.is_some() {
             scripts.extend(render_files(&["postgres/backup.sh"], &ctx)?);
         }
@@ -224,8 +263,9 @@ fn init_data(image: &str) -> Container {
     }
 }
 
-/// The database container: postgres on the set's postgresql.conf, stopped fast, probed with
-/// pg_isready on its socket.
+/// The database container: postgres on the set's postgresql.conf, stopped fast, alive while
+/// pg_isready answers on its socket, Ready by readiness.sh (pod 0 writable; a standby streaming
+/// and within the lag bound).
 fn server(image: &str) -> Container {
     let port = PORT.number.to_string();
     let ready = || exec(&["pg_isready", "--host", PATHS.socket_dir, "--port", &port]);
@@ -248,6 +288,7 @@ fn server(image: &str) -> Container {
         volume_mounts: Some(vec![
             mount(volumes::DATA, PATHS.volume, false),
             mount(volumes::CONFIG, PATHS.config_dir, true),
+            mount(volumes::SCRIPTS, PATHS.scripts, true),
             mount(RUN, PATHS.socket_dir, false),
             mount(TMP, "/tmp", false),
         ]),
@@ -272,13 +313,35 @@ fn server(image: &str) -> Container {
             failure_threshold: Some(6),
             ..ready()
         }),
-        // Accepting connections: the primary, or a standby that reached consistency.
+        // One local query; a standby that does not stream asks pod 0 why (2 s at most).
         readiness_probe: Some(Probe {
             period_seconds: Some(5),
             timeout_seconds: Some(5),
             failure_threshold: Some(3),
-            ..ready()
+            ..exec(&["bash", &format!("{}/readiness.sh", PATHS.scripts)])
         }),
+        ..Default::default()
+    }
+}
+
+/// The sidecar: on pod 0 it creates and drops the standbys' replication slots; on a standby it
+/// logs when streaming stops or resumes, and why. A query every few seconds.
+fn replication(image: &str) -> Container {
+    Container {
+        name: "replication".into(),
+        image: Some(image.to_owned()),
+        command: Some(vec![
+            "bash".into(),
+            format!("{}/replication.sh", PATHS.scripts),
+        ]),
+        volume_mounts: Some(vec![
+            // The passfile, which tells why a standby's WAL receiver cannot log in.
+            mount(volumes::DATA, PATHS.volume, true),
+            mount(volumes::SCRIPTS, PATHS.scripts, true),
+            mount(RUN, PATHS.socket_dir, false),
+            mount(TMP, "/tmp", false),
+        ]),
+        resources: Some(small_resources("10m", "32Mi", "64Mi")),
         ..Default::default()
     }
 }

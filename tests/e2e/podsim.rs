@@ -842,6 +842,39 @@ impl Cluster {
         );
     }
 
+    /// Runs the readiness probes of pod `ordinal`'s containers once, as kubelet does; each must
+    /// end within its timeoutSeconds (kubelet counts a late one as failed). `Err` with the output
+    /// of the first that fails.
+    pub fn readiness(&self, ordinal: u32) -> Result<(), String> {
+        let (_, mains) = self.containers();
+        for c in &mains {
+            let Some(p) = &c.readiness_probe else {
+                continue;
+            };
+            let Some(argv) = p.exec.as_ref().and_then(|e| e.command.clone()) else {
+                if self.probe(ordinal, c, p) {
+                    continue;
+                }
+                return Err(format!("the readiness probe of {} fails", c.name));
+            };
+            let start = Instant::now();
+            let out = self.command(ordinal, c, &argv).output().unwrap();
+            let took = start.elapsed();
+            let limit = Duration::from_secs(p.timeout_seconds.unwrap_or(1).try_into().unwrap());
+            assert!(
+                took <= limit,
+                "{}: the readiness probe of {} took {took:?}, beyond its timeoutSeconds",
+                self.pod_name(ordinal),
+                c.name
+            );
+            if !out.status.success() {
+                return Err(String::from_utf8_lossy(&out.stdout).into_owned()
+                    + &String::from_utf8_lossy(&out.stderr));
+            }
+        }
+        Ok(())
+    }
+
     /// What container `name` of pod `ordinal` wrote so far (stdout and stderr).
     pub fn log(&self, ordinal: u32, name: &str) -> String {
         std::fs::read_to_string(self.pod_dir(ordinal).join(format!("{name}.log")))

@@ -1,8 +1,10 @@
 //! PostgreSQL: streaming replication from pod 0, clones with pg_basebackup.
 
-use crate::eventually;
-use crate::podsim::Cluster;
-use crate::scenarios::{self, Db, bootstrap, cluster};
+use std::time::Duration;
+
+use crate::podsim::{Cluster, profile};
+use crate::scenarios::{self, Db, READY, args, bootstrap, cluster, cluster_with, generate};
+use crate::{eventually, ready_to_run};
 
 struct Postgres;
 
@@ -169,4 +171,265 @@ fn postgres_backup_skips_stale_standbys() {
 #[test]
 fn postgres_backup_to_s3_restores_into_a_fresh_set() {
     crate::s3::backup_to_s3_restores_into_a_fresh_set::<Postgres>();
+}
+
+/// Pod 0's replication slots, "name:active" in name order.
+fn slots(c: &Cluster) -> String {
+    sql(
+        c,
+        0,
+        "SELECT coalesce(string_agg(slot_name || ':' || active, ',' ORDER BY slot_name), '') \
+         FROM pg_replication_slots",
+    )
+}
+
+/// Writes at least `segments` WAL segments (16 MiB each) on pod 0 and checkpoints, so that pod 0
+/// removes (or recycles) the WAL no slot and no wal_keep_size holds any more.
+fn churn_wal(c: &Cluster, segments: u32) {
+    for i in 0..segments {
+        sql(c, 0, &format!("INSERT INTO t VALUES ({})", 1000 + i));
+        sql(c, 0, "SELECT pg_switch_wal()");
+    }
+    for _ in 0..2 {
+        assert_eq!(sql(c, 0, "CHECKPOINT"), "CHECKPOINT");
+    }
+}
+
+/// Waits (30 s at most) until pod `ordinal`'s replication container logged `want`.
+#[track_caller]
+fn logged(c: &Cluster, ordinal: u32, want: &str) {
+    let found = eventually(30, "found", || {
+        if c.log(ordinal, "replication").contains(want) {
+            "found"
+        } else {
+            "not yet"
+        }
+        .into()
+    });
+    assert_eq!(found, "found", "{want}:\n{}", c.log(ordinal, "replication"));
+}
+
+/// Polls pod `ordinal`'s readiness probe until it fails with a message containing `want`;
+/// returns the message.
+fn not_ready_with(c: &Cluster, ordinal: u32, secs: u64, want: &str) -> String {
+    let mut last = String::new();
+    eventually(secs, "failed", || match c.readiness(ordinal) {
+        Ok(()) => {
+            last = "Ready".into();
+            "ready".into()
+        }
+        Err(e) => {
+            last = e;
+            if last.contains(want) {
+                "failed"
+            } else {
+                "other"
+            }
+            .into()
+        }
+    });
+    assert!(
+        last.contains(want),
+        "pod {ordinal}: want '{want}', got: {last}"
+    );
+    last
+}
+
+#[test]
+fn postgres_standbys_stream_through_slots_that_keep_wal_for_a_stopped_one() {
+    // wal_keep_size at its floor (one segment): only the slot keeps what pod 1 misses.
+    let Some(mut c) = cluster_with::<Postgres>(args(&[
+        "--replicas",
+        "3",
+        "--set",
+        "postgres.walKeepSize=16Mi",
+    ])) else {
+        return;
+    };
+    bootstrap::<Postgres>(&mut c, 3);
+    assert_eq!(
+        eventually(30, "postgres_1:true,postgres_2:true", || slots(&c)),
+        "postgres_1:true,postgres_2:true",
+        "a slot per standby, in use"
+    );
+    for o in [1, 2] {
+        assert_eq!(
+            sql(&c, o, "SELECT slot_name FROM pg_stat_wal_receiver"),
+            format!("postgres_{o}"),
+            "pod {o} streams through its own slot"
+        );
+    }
+    c.stop_pod(1);
+    churn_wal(&c, 6);
+    assert_eq!(
+        eventually(10, "postgres_1:false,postgres_2:true", || slots(&c)),
+        "postgres_1:false,postgres_2:true",
+        "a stopped standby keeps its slot"
+    );
+    let log = c.start_pod(1);
+    assert!(Postgres::resumed(&log), "{log}");
+    c.wait_ready(1, READY);
+    assert_eq!(
+        eventually(30, "1,1000,1001,1002,1003,1004,1005", || Postgres::items(
+            &c, 1
+        )),
+        "1,1000,1001,1002,1003,1004,1005",
+        "pod 1 caught up on more WAL than wal_keep_size"
+    );
+}
+
+#[test]
+fn postgres_slot_of_a_removed_standby_is_dropped_not_of_a_stopped_one() {
+    if !ready_to_run(&[profile(Postgres::IMAGE)]) {
+        return;
+    }
+    // The rendered grace (10 minutes) and round (10 s), shortened for the test.
+    let mut docs = generate::<Postgres>(&args(&["--replicas", "3"]));
+    let mut patched = 0;
+    for d in &mut docs {
+        if let sts_gen::k8s::Manifest::ConfigMap(cm) = d
+            && let Some(script) = cm.data.as_mut().and_then(|d| d.get_mut("replication.sh"))
+        {
+            *script = script
+                .replace("\nGRACE_SECONDS=600\n", "\nGRACE_SECONDS=6\n")
+                .replace("\nINTERVAL=10\n", "\nINTERVAL=2\n");
+            patched += script.contains("GRACE_SECONDS=6\n") as u32
+                + script.contains("INTERVAL=2\n") as u32;
+        }
+    }
+    assert_eq!(patched, 2, "replication.sh has GRACE_SECONDS and INTERVAL");
+    let mut c = Cluster::new(&docs, "cluster.local");
+    bootstrap::<Postgres>(&mut c, 3);
+    assert_eq!(
+        eventually(30, "postgres_1:true,postgres_2:true", || slots(&c)),
+        "postgres_1:true,postgres_2:true"
+    );
+    // Pod 1's server dies, its pod stays (a container restart); pod 2 is removed (scaled down).
+    c.exec(
+        1,
+        &[
+            "pg_ctl",
+            "stop",
+            "--pgdata=/var/lib/postgresql/data/pgdata",
+            "--mode=immediate",
+        ],
+    )
+    .unwrap();
+    c.stop_pod(2);
+    assert_eq!(
+        eventually(40, "postgres_1:false", || slots(&c)),
+        "postgres_1:false",
+        "the removed ordinal's slot is dropped, the existing pod's kept"
+    );
+    std::thread::sleep(Duration::from_secs(10));
+    assert_eq!(
+        slots(&c),
+        "postgres_1:false",
+        "an existing pod keeps its slot"
+    );
+    let log = c.log(0, "replication");
+    assert!(
+        log.contains("dropped the replication slot postgres_2")
+            && !log.contains("dropped the replication slot postgres_1"),
+        "{log}"
+    );
+    // Both come back: pod 2 (whose slot went) gets a new one and catches up.
+    c.stop_pod(1);
+    c.start_pod(1);
+    c.wait_ready(1, READY);
+    Postgres::write(&c, 2);
+    let log = c.start_pod(2);
+    assert!(log.contains("replication slot postgres_2 present"), "{log}");
+    c.wait_ready(2, READY);
+    assert_eq!(
+        eventually(30, "postgres_1:true,postgres_2:true", || slots(&c)),
+        "postgres_1:true,postgres_2:true"
+    );
+    assert_eq!(eventually(30, "1,2", || Postgres::items(&c, 2)), "1,2");
+}
+
+#[test]
+fn postgres_standby_is_ready_only_while_it_streams_within_the_lag_bound() {
+    let Some(mut c) = cluster_with::<Postgres>(args(&["--replicas", "2", "--max-lag", "3"])) else {
+        return;
+    };
+    bootstrap::<Postgres>(&mut c, 2);
+    // An idle primary sends nothing: the standby is caught up, not 8 s behind.
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(c.readiness(1), Ok(()), "idle primary, caught-up standby");
+    assert_eq!(c.readiness(0), Ok(()));
+
+    // A network partition between pod 1 and pod 0 (packets dropped both ways): pod 1's WAL
+    // receiver notices within wal_receiver_timeout (60 s) and pod 1 leaves the read Service.
+    let ip = |o: u32| {
+        let line = c.exec(o, &["getent", "hosts", &c.fqdn(o)]).unwrap();
+        line.split_whitespace().next().unwrap().to_owned()
+    };
+    let (ip0, ip1) = (ip(0), ip(1));
+    c.run_in(1, &["ip", "route", "add", "blackhole", &ip0])
+        .unwrap();
+    c.run_in(0, &["ip", "route", "add", "blackhole", &ip1])
+        .unwrap();
+    not_ready_with(
+        &c,
+        1,
+        120,
+        "not streaming from pod 0: pod 0 does not answer",
+    );
+    assert_eq!(c.readiness(0), Ok(()), "the primary still accepts writes");
+    logged(&c, 1, "NOT STREAMING: pod 0 does not answer");
+    c.run_in(1, &["ip", "route", "del", "blackhole", &ip0])
+        .unwrap();
+    c.run_in(0, &["ip", "route", "del", "blackhole", &ip1])
+        .unwrap();
+    c.wait_ready(1, Duration::from_secs(90));
+    Postgres::write(&c, 2);
+    assert_eq!(eventually(20, "1,2", || Postgres::items(&c, 1)), "1,2");
+
+    // Replay stalls (as behind a long query on the standby) while pod 0 writes on.
+    sql(&c, 1, "SELECT pg_wal_replay_pause()");
+    Postgres::write(&c, 3);
+    not_ready_with(&c, 1, 30, "behind (replication.maxLagSeconds: 3s)");
+    sql(&c, 1, "SELECT pg_wal_replay_resume()");
+    c.wait_ready(1, Duration::from_secs(30));
+    assert_eq!(eventually(20, "1,2,3", || Postgres::items(&c, 1)), "1,2,3");
+}
+
+#[test]
+fn postgres_standby_with_a_reapplied_replication_password_says_so_and_recovers() {
+    let Some(mut c) = cluster::<Postgres>(2) else {
+        return;
+    };
+    bootstrap::<Postgres>(&mut c, 2);
+    // A generated Secret applied again: new passwords, which the database never got.
+    c.add_secret(
+        "postgres-credentials",
+        &[("replication-password", "Generated2ndTime")],
+    );
+    c.stop_pod(1);
+    let log = c.start_pod(1);
+    assert!(
+        log.contains("the replication password in the Secret does not match the primary's"),
+        "{log}"
+    );
+    let why = not_ready_with(&c, 1, 60, "does not match the primary's");
+    assert!(why.contains("password authentication failed"), "{why}");
+    logged(
+        &c,
+        1,
+        "NOT STREAMING: the replication password in the Secret does not match the primary's",
+    );
+    // The documented fix: the database takes the Secret's password (operations.md, Passwords).
+    assert_eq!(
+        sql(&c, 0, "ALTER ROLE replication PASSWORD 'Generated2ndTime'"),
+        "ALTER ROLE"
+    );
+    c.wait_ready(1, Duration::from_secs(60));
+    Postgres::write(&c, 2);
+    assert_eq!(eventually(20, "1,2", || Postgres::items(&c, 1)), "1,2");
+    logged(
+        &c,
+        1,
+        "streaming from postgres-0 through the slot postgres_1",
+    );
 }
