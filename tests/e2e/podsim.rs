@@ -760,24 +760,35 @@ impl Cluster {
 
     /// One round of every container's startup and readiness probes, as kubelet runs them on a
     /// started pod: Ok when all pass (the pod is Ready and in its Services' endpoints), else
-    /// what the failing probe printed.
+    /// the failing container and what its probe printed. Each exec probe must end within its
+    /// timeoutSeconds (kubelet counts a late one as failed).
     pub fn readiness(&self, ordinal: u32) -> Result<(), String> {
         let (_, mains) = self.containers();
         for c in &mains {
             for p in [&c.startup_probe, &c.readiness_probe].into_iter().flatten() {
-                if let Some(e) = &p.exec {
-                    let argv = e.command.clone().unwrap_or_default();
-                    let out = self.command(ordinal, c, &argv).output().unwrap();
-                    if !out.status.success() {
-                        return Err(format!(
-                            "{}: {}{}",
-                            c.name,
-                            String::from_utf8_lossy(&out.stdout),
-                            String::from_utf8_lossy(&out.stderr)
-                        ));
+                let Some(argv) = p.exec.as_ref().and_then(|e| e.command.clone()) else {
+                    if self.probe(ordinal, c, p) {
+                        continue;
                     }
-                } else if !self.probe(ordinal, c, p) {
                     return Err(format!("{}: {p:?} fails", c.name));
+                };
+                let start = Instant::now();
+                let out = self.command(ordinal, c, &argv).output().unwrap();
+                let took = start.elapsed();
+                let limit = Duration::from_secs(p.timeout_seconds.unwrap_or(1).try_into().unwrap());
+                assert!(
+                    took <= limit,
+                    "{}: a probe of {} took {took:?}, beyond its timeoutSeconds",
+                    self.pod_name(ordinal),
+                    c.name
+                );
+                if !out.status.success() {
+                    return Err(format!(
+                        "{}: {}{}",
+                        c.name,
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
                 }
             }
         }
@@ -840,39 +851,6 @@ impl Cluster {
             self.pod_name(ordinal),
             logs()
         );
-    }
-
-    /// Runs the readiness probes of pod `ordinal`'s containers once, as kubelet does; each must
-    /// end within its timeoutSeconds (kubelet counts a late one as failed). `Err` with the output
-    /// of the first that fails.
-    pub fn readiness(&self, ordinal: u32) -> Result<(), String> {
-        let (_, mains) = self.containers();
-        for c in &mains {
-            let Some(p) = &c.readiness_probe else {
-                continue;
-            };
-            let Some(argv) = p.exec.as_ref().and_then(|e| e.command.clone()) else {
-                if self.probe(ordinal, c, p) {
-                    continue;
-                }
-                return Err(format!("the readiness probe of {} fails", c.name));
-            };
-            let start = Instant::now();
-            let out = self.command(ordinal, c, &argv).output().unwrap();
-            let took = start.elapsed();
-            let limit = Duration::from_secs(p.timeout_seconds.unwrap_or(1).try_into().unwrap());
-            assert!(
-                took <= limit,
-                "{}: the readiness probe of {} took {took:?}, beyond its timeoutSeconds",
-                self.pod_name(ordinal),
-                c.name
-            );
-            if !out.status.success() {
-                return Err(String::from_utf8_lossy(&out.stdout).into_owned()
-                    + &String::from_utf8_lossy(&out.stderr));
-            }
-        }
-        Ok(())
     }
 
     /// What container `name` of pod `ordinal` wrote so far (stdout and stderr).
