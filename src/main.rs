@@ -5,7 +5,20 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let invocation = match sts_gen::cli::parse(std::env::args_os()) {
         Ok(invocation) => invocation,
-        Err(e) => e.exit(), // usage errors, --help and --version: clap prints them (exit 2, 0)
+        // --help and --version: written here, so that a failed write (a full disk) fails.
+        Err(e) if !e.use_stderr() => {
+            let text = e.render().to_string();
+            let written = sts_gen::output::write_stdout(&mut std::io::stdout().lock(), &text);
+            return match written {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if sts_gen::is_broken_pipe(&e) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("sts-gen: error: {}", sts_gen::error_line(&format!("{e:#}")));
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Err(e) => e.exit(), // usage errors: clap prints them (exit 2)
     };
     // The arguments after the program name, for the header that names the command.
     let argv: Vec<String> = std::env::args_os()

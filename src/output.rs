@@ -135,9 +135,13 @@ pub fn render(docs: &[Manifest], format: OutputFormat, header: &str) -> Result<S
 }
 
 pub fn write_stdout(out: &mut dyn Write, text: &str) -> Result<()> {
-    out.write_all(text.as_bytes())?;
-    out.flush()?;
-    Ok(())
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| match e.kind() {
+            // A closed pipe (`| head`) ends the output early; the caller does not report it.
+            std::io::ErrorKind::BrokenPipe => anyhow::Error::new(e),
+            _ => anyhow!("cannot write to standard output: {}", io_reason(&e)),
+        })
 }
 
 /// Notes and warnings, one line each, on stderr.

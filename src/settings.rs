@@ -369,7 +369,10 @@ impl Layer {
             options.leading_zero_numbers_as_strings = true;
             options.underscored_numbers_as_strings = true;
             match serde_saphyr::from_str_with_options::<Value>(text, options)
-                .map_err(|e| anyhow!("{}", with_source_line(&one_line(&e.to_string()), text)))
+                .map_err(|e| {
+                    let msg = e.render_with_formatter(&ValuesMessages);
+                    anyhow!("{}", with_source_line(&one_line(&msg), text))
+                })
                 .with_context(|| origin.clone())?
             {
                 Value::Object(map) => map,
@@ -548,6 +551,44 @@ fn scalar_value(v: &str) -> Value {
     }
 }
 
+/// serde-saphyr's messages for its user, reworded where they speak of its API (options, entry
+/// points, budgets) rather than of the values file.
+struct ValuesMessages;
+
+impl serde_saphyr::MessageFormatter for ValuesMessages {
+    fn format_message<'a>(&self, err: &'a serde_saphyr::Error) -> std::borrow::Cow<'a, str> {
+        use serde_saphyr::Error as E;
+        match err {
+            E::WithSnippet { error, .. } => self.format_message(error),
+            E::DuplicateMappingKey { key: Some(k), .. } => {
+                format!("the key {k} is given twice: keep one").into()
+            }
+            E::DuplicateMappingKey { key: None, .. } => "a key is given twice: keep one".into(),
+            E::MultipleDocuments { .. } => {
+                "a second YAML document begins (after ---): a values file is one document".into()
+            }
+            E::Budget { .. }
+            | E::AliasReplayCounterOverflow { .. }
+            | E::AliasReplayLimitExceeded { .. }
+            | E::AliasExpansionLimitExceeded { .. }
+            | E::AliasReplayStackDepthExceeded { .. } => {
+                "too large or too deeply nested for a values file (aliases expand to too much, or nesting is too deep)".into()
+            }
+            E::Unexpected { expected, .. } => format!(
+                "expected {} here",
+                match *expected {
+                    "string scalar" | "string" => "text (a key is a word, a value a word or a number)",
+                    "map" => "a map of keys",
+                    "seq" => "a list",
+                    other => other,
+                }
+            )
+            .into(),
+            _ => serde_saphyr::UserMessageFormatter.format_message(err),
+        }
+    }
+}
+
 /// Quote the offending line, which names the key, after a message that gives `line N`.
 fn with_source_line(msg: &str, text: &str) -> String {
     let line_no = msg
@@ -556,7 +597,14 @@ fn with_source_line(msg: &str, text: &str) -> String {
         .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
         .and_then(|n| n.parse::<usize>().ok());
     match line_no.and_then(|n| text.lines().nth(n.wrapping_sub(1))) {
-        Some(line) if !line.trim().is_empty() => format!("{msg} (in `{}`)", line.trim()),
+        Some(line) if !line.trim().is_empty() => {
+            // The line names the key; a very long one is cut (a line of a thousand brackets).
+            let line = line.trim();
+            match line.char_indices().nth(60) {
+                Some((at, _)) => format!("{msg} (in `{}…`)", &line[..at]),
+                None => format!("{msg} (in `{line}`)"),
+            }
+        }
         _ => msg.to_owned(),
     }
 }
@@ -600,6 +648,41 @@ mod tests {
         assert_eq!(v.replicas, Some(3));
         assert_eq!(v.storage.size.unwrap().as_str(), "20Gi");
         assert_eq!(v.storage.class_name.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn yaml_errors_speak_of_the_values_file_not_the_parser() {
+        let bomb = "a: &a [1,2,3,4,5,6,7,8,9]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n\
+                    c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n\
+                    e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n\
+                    g: [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n";
+        let deep = format!("a: {}{}\n", "[".repeat(3000), "]".repeat(3000));
+        for (text, want) in [
+            (
+                "replicas: 3\nreplicas: 4\n",
+                "line 2 column 1: the key replicas is given twice: keep one (in `replicas: 4`)",
+            ),
+            (
+                "replicas: 3\n---\nreplicas: 4\n",
+                "a second YAML document begins (after ---): a values file is one document",
+            ),
+            (bomb, "too large or too deeply nested for a values file"),
+            (
+                "? [a]\n: b\n",
+                "expected text (a key is a word, a value a word or a number) here",
+            ),
+            (&deep, "…`)"),
+        ] {
+            let e = format!("{:#}", Layer::from_yaml(text, "v.yaml").unwrap_err());
+            assert!(e.starts_with("v.yaml: invalid values: "), "{e}");
+            assert!(e.contains(want), "{want}: {e}");
+            for word in [
+                "Options", "from_str", "budget", "Budget", "Policy", "scalar",
+            ] {
+                assert!(!e.contains(word), "{word} in {e}");
+            }
+            assert!(e.len() < 300, "{e}");
+        }
     }
 
     #[test]

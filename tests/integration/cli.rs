@@ -743,3 +743,32 @@ fn bad_backup_flags_fail_with_one_line_and_empty_stdout() {
     .run()
     .fails_with(&["backup.s3.prefix \"../up\" is not a folder name"]);
 }
+
+/// Output into a full disk fails, naming standard output, for help and version too.
+#[test]
+fn writing_into_a_full_disk_fails_with_one_line() {
+    for args in [
+        &["--help"][..],
+        &["--version"],
+        &["mysql", "--help"],
+        &["mysql", "--existing-secret", "s"],
+        &["list"],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sts-gen"))
+            .args(args)
+            .env_clear()
+            .stdout(full)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "sts-gen: error: cannot write to standard output: No space left on device\n",
+            "{args:?}"
+        );
+    }
+}
