@@ -179,7 +179,7 @@ fn database_command(cmd: Command) -> Command {
 }
 
 fn setting_arg(s: &'static Setting) -> Arg {
-    let arg = Arg::new(s.key).long(s.flag).help(s.help);
+    let arg = Arg::new(s.flag).long(s.flag).help(s.help);
     let arg = match s.short {
         Some(c) => arg.short(c),
         None => arg,
@@ -271,12 +271,12 @@ fn request(engine: &'static dyn Engine, m: &ArgMatches) -> Request {
     for setting in resolve::settings(engine) {
         match setting.value {
             Kind::Switch(_) => {
-                if m.get_flag(setting.key) {
+                if m.get_flag(setting.flag) {
                     flags.push((setting, String::new()));
                 }
             }
             _ => {
-                if let Some(text) = m.get_one::<String>(setting.key) {
+                if let Some(text) = m.get_one::<String>(setting.flag) {
                     flags.push((setting, text.clone()));
                 }
             }

@@ -327,6 +327,7 @@ fn spec_from_values(req: &Request, v: &Values) -> Result<Spec> {
         termination_grace_period_seconds: grace,
         labels: labels(v)?,
         max_lag_seconds: max_lag(req, v)?,
+        network_policy: required(&v.network_policy.enabled, "networkPolicy.enabled")?,
         backup,
         restore_from,
         backup_s3: s3_store(req, &names, &v.backup)?,

@@ -188,6 +188,20 @@ pub const COMMON: &[Setting] = &[
         "Replication lag beyond which a replica is not Ready (it leaves the read Service) and not a backup source (not Elasticsearch)",
     ),
     setting(
+        "networkPolicy.enabled",
+        "network-policy",
+        "",
+        Kind::Switch(true),
+        "A NetworkPolicy: the set's own pods (and its Jobs) reach every port, anyone else the client port only [default: on in the prod presets]",
+    ),
+    setting(
+        "networkPolicy.enabled",
+        "no-network-policy",
+        "",
+        Kind::Switch(false),
+        "No NetworkPolicy (the prod presets have one)",
+    ),
+    setting(
         "backup.schedule",
         "backup-schedule",
         "CRON",
@@ -261,7 +275,17 @@ pub struct Values {
     #[serde(default)]
     pub replication: ReplicationValues,
     #[serde(default)]
+    pub network_policy: NetworkPolicyValues,
+    #[serde(default)]
     pub backup: BackupValues,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkPolicyValues {
+    /// Emit the instance's NetworkPolicy.
+    #[serde(default, deserialize_with = "lenient::flag")]
+    pub enabled: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -4,6 +4,7 @@
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
@@ -15,6 +16,7 @@ use labels::Labels;
 pub mod backup;
 mod config;
 pub mod labels;
+mod network_policy;
 mod pdb;
 mod pod;
 mod service;
@@ -31,6 +33,7 @@ pub enum Manifest {
     Service(Service),
     StatefulSet(StatefulSet),
     PodDisruptionBudget(PodDisruptionBudget),
+    NetworkPolicy(NetworkPolicy),
     PersistentVolumeClaim(PersistentVolumeClaim),
     CronJob(CronJob),
     Job(Job),
@@ -44,6 +47,7 @@ impl Manifest {
             Manifest::Service(_) => "Service",
             Manifest::StatefulSet(_) => "StatefulSet",
             Manifest::PodDisruptionBudget(_) => "PodDisruptionBudget",
+            Manifest::NetworkPolicy(_) => "NetworkPolicy",
             Manifest::PersistentVolumeClaim(_) => "PersistentVolumeClaim",
             Manifest::CronJob(_) => "CronJob",
             Manifest::Job(_) => "Job",
@@ -57,6 +61,7 @@ impl Manifest {
             Manifest::Service(o) => &o.metadata,
             Manifest::StatefulSet(o) => &o.metadata,
             Manifest::PodDisruptionBudget(o) => &o.metadata,
+            Manifest::NetworkPolicy(o) => &o.metadata,
             Manifest::PersistentVolumeClaim(o) => &o.metadata,
             Manifest::CronJob(o) => &o.metadata,
             Manifest::Job(o) => &o.metadata,
@@ -70,7 +75,7 @@ impl Manifest {
 
 /// Every object of one instance, in apply order: credentials and configuration first, then the
 /// Services (the headless one before the StatefulSet that names it), the StatefulSet, the PDB,
-/// then the backups' claim and CronJob. With `--restore-from`: the ConfigMaps, pod 0's claim and
+/// the NetworkPolicy, then the backups' claim and CronJob. With `--restore-from`: the ConfigMaps, pod 0's claim and
 /// the restore Job instead.
 pub fn assemble(spec: &Spec, mut parts: Parts) -> Vec<Manifest> {
     let labels = Labels {
@@ -100,6 +105,11 @@ pub fn assemble(spec: &Spec, mut parts: Parts) -> Vec<Manifest> {
             spec,
             &labels,
             parts.topology.max_unavailable(),
+        )));
+    }
+    if spec.network_policy {
+        out.push(Manifest::NetworkPolicy(network_policy::network_policy(
+            spec, &labels, &parts,
         )));
     }
     if let Some(b) = &spec.backup {

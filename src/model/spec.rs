@@ -30,6 +30,8 @@ pub struct Spec {
     /// Replication lag (seconds) beyond which a replica is not Ready and not a backup source;
     /// `None` where the engine has no replicas that lag (Elasticsearch).
     pub max_lag_seconds: Option<u32>,
+    /// A NetworkPolicy admitting the set's own pods everywhere and others to the client ports.
+    pub network_policy: bool,
     /// Scheduled backups, if on.
     pub backup: Option<BackupSpec>,
     /// `--restore-from`: the output is what restores this backup into pod 0.

@@ -226,6 +226,8 @@ impl Cluster {
                     }
                 }
                 Manifest::PodDisruptionBudget(_) | Manifest::PersistentVolumeClaim(_) => {}
+                // Its network is one flat switch: a policy would go unenforced, so none may come.
+                Manifest::NetworkPolicy(_) => panic!("podsim enforces no NetworkPolicy"),
                 Manifest::CronJob(cj) => {
                     backup_job = cj
                         .spec

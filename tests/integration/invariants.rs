@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use sts_gen::engine::ENGINES;
 use sts_gen::k8s::Manifest;
@@ -112,6 +113,9 @@ fn parse_stream(text: &str) -> Vec<Manifest> {
                 "PersistentVolumeClaim" => Manifest::PersistentVolumeClaim(
                     serde_saphyr::from_str::<PersistentVolumeClaim>(doc).unwrap(),
                 ),
+                "NetworkPolicy" => {
+                    Manifest::NetworkPolicy(serde_saphyr::from_str::<NetworkPolicy>(doc).unwrap())
+                }
                 "CronJob" => Manifest::CronJob(serde_saphyr::from_str::<CronJob>(doc).unwrap()),
                 "Job" => Manifest::Job(serde_saphyr::from_str::<Job>(doc).unwrap()),
                 other => panic!("unexpected kind {other}"),
@@ -683,6 +687,115 @@ fn mariadb_gtid_contains_compares_every_domain() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// The NetworkPolicy selects the database pods, admits the set's own pods and its Jobs' pods on
+/// every port, and everyone else on the ports the client Services expose, by the names the
+/// containers give them.
+#[test]
+fn the_network_policy_admits_peers_everywhere_and_clients_to_the_client_ports() {
+    for engine in ENGINES {
+        let db = engine.name();
+        let docs = generate(&[db, "--network-policy", "--backup-schedule", "@daily"]);
+        let policy = docs
+            .iter()
+            .find_map(|d| match d {
+                Manifest::NetworkPolicy(p) => p.spec.clone(),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{db}: no NetworkPolicy"));
+        let sts = statefulset(&docs).spec.clone().unwrap();
+        let pod_labels = sts.template.metadata.unwrap().labels.unwrap();
+        let selects = |selector: &std::collections::BTreeMap<String, String>,
+                       labels: &std::collections::BTreeMap<String, String>| {
+            selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+        };
+        let target = policy.pod_selector.unwrap().match_labels.unwrap();
+        assert_eq!(target, sts.selector.match_labels.clone().unwrap(), "{db}");
+        assert_eq!(
+            policy.policy_types.as_deref(),
+            Some(&["Ingress".to_owned()][..])
+        );
+        let rules = policy.ingress.unwrap();
+        assert_eq!(rules.len(), 2, "{db}");
+        let peers = rules[0].from.clone().unwrap()[0]
+            .pod_selector
+            .clone()
+            .unwrap()
+            .match_labels
+            .unwrap();
+        assert!(rules[0].ports.is_none(), "{db}: peers reach every port");
+        assert!(
+            selects(&peers, &pod_labels),
+            "{db}: the set's pods are peers"
+        );
+        let job = docs
+            .iter()
+            .find_map(|d| match d {
+                Manifest::CronJob(c) => {
+                    c.spec.clone()?.job_template.spec?.template.metadata?.labels
+                }
+                _ => None,
+            })
+            .unwrap();
+        assert!(
+            selects(&peers, &job),
+            "{db}: the backup Job's pods are peers"
+        );
+        assert!(rules[1].from.is_none(), "{db}: clients from anywhere");
+        let client_ports: BTreeSet<String> = services(&docs)
+            .iter()
+            .filter(|s| s.spec.as_ref().unwrap().cluster_ip.as_deref() != Some("None"))
+            .flat_map(|s| s.spec.clone().unwrap().ports.unwrap())
+            .map(|p| match p.target_port {
+                Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(n)) => n,
+                other => panic!("{db}: target port {other:?} is not a name"),
+            })
+            .collect();
+        let allowed: BTreeSet<String> = rules[1]
+            .ports
+            .clone()
+            .unwrap()
+            .into_iter()
+            .map(|p| match p.port {
+                Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(n)) => n,
+                other => panic!("{db}: policy port {other:?} is not a name"),
+            })
+            .collect();
+        assert_eq!(
+            allowed, client_ports,
+            "{db}: exactly the client Services' ports"
+        );
+        let named: BTreeSet<String> = sts
+            .template
+            .spec
+            .unwrap()
+            .containers
+            .iter()
+            .flat_map(|c| c.ports.clone().unwrap_or_default())
+            .filter_map(|p| p.name)
+            .collect();
+        assert!(
+            allowed.is_subset(&named),
+            "{db}: {allowed:?} are container ports {named:?}"
+        );
+    }
+    // Off unless asked for or in a prod preset.
+    assert!(
+        !generate(&["redis"])
+            .iter()
+            .any(|d| matches!(d, Manifest::NetworkPolicy(_)))
+    );
+    assert!(
+        !generate(&["redis", "--preset", "prod", "--no-network-policy"])
+            .iter()
+            .any(|d| matches!(d, Manifest::NetworkPolicy(_)))
+    );
+    assert!(
+        generate(&["redis", "--preset", "prod"])
+            .iter()
+            .any(|d| matches!(d, Manifest::NetworkPolicy(_)))
+    );
 }
 
 /// The backup CronJob and the restore Job: every mount names a volume of the pod, every claim
