@@ -283,8 +283,6 @@ fn request(engine: &'static dyn Engine, m: &ArgMatches) -> Request {
         }
     }
     Request {
-        engine,
-        layers: Vec::new(),
         values: m
             .get_many::<PathBuf>("values")
             .into_iter()
@@ -294,6 +292,7 @@ fn request(engine: &'static dyn Engine, m: &ArgMatches) -> Request {
         set: strings("set"),
         flags,
         restore_from: m.get_one::<String>("restore-from").cloned(),
+        ..Request::new(engine)
     }
 }
 

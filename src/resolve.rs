@@ -29,6 +29,9 @@ pub struct Request {
     pub flags: Vec<(&'static Setting, String)>,
     /// `--restore-from NAME`.
     pub restore_from: Option<String>,
+    /// The values file each key came from, once the files are read (a key a `--set` or a flag
+    /// gave later is not in it): errors name the file. Filled by `resolve`; start it empty.
+    pub origins: std::cell::OnceCell<BTreeMap<String, String>>,
 }
 
 impl Request {
@@ -40,19 +43,34 @@ impl Request {
             set: Vec::new(),
             flags: Vec::new(),
             restore_from: None,
+            origins: std::cell::OnceCell::new(),
         }
     }
 
     /// Names a setting in errors: the flag when the user gave it, else its values-file key.
     fn name(&self, key: &str) -> String {
+        // The shared keys that no flag sets.
+        const NO_FLAG: [&str; 7] = [
+            "resources.cpuLimit",
+            "resources.memoryLimit",
+            "terminationGracePeriodSeconds",
+            "antiAffinity",
+            "backup.s3",
+            "backup.s3.prefix",
+            "backup.s3.image",
+        ];
         debug_assert!(
             settings(self.engine).any(|s| s.key == key)
+                || NO_FLAG.contains(&key)
                 || key.starts_with(&format!("{}.", self.engine.name())),
             "{key} is the key of no flag: a typo would name the key where the user gave the flag"
         );
         match self.flags.iter().find(|(s, _)| s.key == key) {
             Some((s, _)) => s.long(),
-            None => key.to_owned(),
+            None => match self.origins.get().and_then(|o| o.get(key)) {
+                Some(file) => format!("{file}: {key}"),
+                None => key.to_owned(),
+            },
         }
     }
 
@@ -113,7 +131,7 @@ pub fn resolve_with(req: &Request, password: PasswordSource) -> Result<Resolved>
         limit.value() >= (min << 20) as f64,
         "{} {limit} is too small for {}: expected at least {min}Mi",
         if common.resources.memory_limit.is_some() {
-            "resources.memoryLimit".to_owned()
+            req.name("resources.memoryLimit")
         } else {
             req.name("resources.memory")
         },
@@ -167,10 +185,21 @@ fn merged_layers(req: &Request) -> Result<(Layer, BTreeSet<String>)> {
         values.merge(presets::get(engine.name(), name)?);
     }
     let mut given = BTreeSet::new();
+    let mut origins = BTreeMap::new();
     for layer in layers {
-        leaf_keys(&layer.values, "", &mut given);
+        let mut keys = BTreeSet::new();
+        leaf_keys(&layer.values, "", &mut keys);
+        let file = layer.origin.strip_suffix(": invalid values");
+        for key in &keys {
+            match file {
+                Some(file) => origins.insert(key.clone(), file.to_owned()),
+                None => origins.remove(key),
+            };
+        }
+        given.extend(keys);
         values.merge(layer);
     }
+    let _ = req.origins.set(origins);
     Ok((values, given))
 }
 
@@ -298,7 +327,8 @@ fn spec_from_values(req: &Request, v: &Values) -> Result<Spec> {
     )?;
     ensure!(
         (10..=86_400).contains(&grace),
-        "terminationGracePeriodSeconds {grace} is out of range: expected 10 to 86400 seconds"
+        "{} {grace} is out of range: expected 10 to 86400 seconds",
+        req.name("terminationGracePeriodSeconds")
     );
     let restore_from = restore_from(req, &credentials)?;
     let backup = backup(req, &v.backup)?;
@@ -410,7 +440,7 @@ fn backup(req: &Request, b: &BackupValues) -> Result<Option<BackupSpec>> {
         "{} {keep} is out of range: expected 1 to 1000 backups",
         req.name("backup.keep")
     );
-    let storage = backup_storage(b)?;
+    let storage = backup_storage(req, b)?;
     let schedule = match b.schedule.as_deref().map(str::trim) {
         None | Some("none") => return Ok(None),
         Some(s) => s.to_owned(),
@@ -426,9 +456,9 @@ fn backup(req: &Request, b: &BackupValues) -> Result<Option<BackupSpec>> {
 
 /// `backup.storageSize` and `backup.storageClassName`: the backups' claim, or with an S3 bucket
 /// the Jobs' scratch volume.
-fn backup_storage(b: &BackupValues) -> Result<Storage> {
+fn backup_storage(req: &Request, b: &BackupValues) -> Result<Storage> {
     if let Some(class) = &b.storage_class_name {
-        check_subdomain("backup.storageClassName", class)?;
+        check_subdomain(&req.name("backup.storageClassName"), class)?;
     }
     Ok(Storage {
         size: required(&b.storage_size, "backup.storageSize")?,
@@ -447,7 +477,8 @@ fn s3_store(req: &Request, names: &Names, b: &BackupValues) -> Result<Option<S3S
     let Some(secret) = &s3.secret else {
         ensure!(
             s3.prefix.is_none() && s3.image.is_none(),
-            "backup.s3 needs secret: the name of an existing Secret with endpoint, bucket, access-key-id and secret-access-key"
+            "{} needs secret: the name of an existing Secret with endpoint, bucket, access-key-id and secret-access-key",
+            req.name("backup.s3")
         );
         return Ok(None);
     };
@@ -466,7 +497,8 @@ fn s3_store(req: &Request, names: &Names, b: &BackupValues) -> Result<Option<S3S
                                 .bytes()
                                 .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c))
                     }),
-                "backup.s3.prefix {p:?} is not a folder name: expected letters, digits, '-', '_' and '.' in parts separated by '/', such as backups/mysql"
+                "{} {p:?} is not a folder name: expected letters, digits, '-', '_' and '.' in parts separated by '/', such as backups/mysql",
+                req.name("backup.s3.prefix")
             );
             Some(p)
         }
@@ -475,13 +507,13 @@ fn s3_store(req: &Request, names: &Names, b: &BackupValues) -> Result<Option<S3S
         .image
         .clone()
         .unwrap_or_else(|| S3_CLIENT_IMAGE.to_owned());
-    self::image("backup.s3.image", &image)?;
+    self::image(&req.name("backup.s3.image"), &image)?;
     Ok(Some(S3Store {
         secret: secret.clone(),
         prefix,
         name: names.statefulset.clone(),
         image,
-        scratch: backup_storage(b)?,
+        scratch: backup_storage(req, b)?,
     }))
 }
 
@@ -517,7 +549,7 @@ fn resources(req: &Request, r: &ResourceValues) -> Result<Resources> {
     let cpu = required(&r.cpu, "resources.cpu")?;
     // The smallest CPU amount Kubernetes counts is 1m; less is refused by the API server.
     let named = [(req.name("resources.cpu"), Some(&cpu))];
-    let limit = [("resources.cpuLimit".to_owned(), r.cpu_limit.as_ref())];
+    let limit = [(req.name("resources.cpuLimit"), r.cpu_limit.as_ref())];
     for (name, q) in named.into_iter().chain(limit) {
         if let Some(q) = q {
             ensure!(
@@ -532,12 +564,14 @@ fn resources(req: &Request, r: &ResourceValues) -> Result<Resources> {
     if let Some(limit) = &cpu_limit {
         ensure!(
             limit.value() >= cpu.value(),
-            "resources.cpuLimit {limit} is below the CPU request {cpu}: expected at least {cpu} (e.g. --set resources.cpuLimit={cpu})"
+            "{} {limit} is below the CPU request {cpu}: expected at least {cpu} (e.g. --set resources.cpuLimit={cpu})",
+            req.name("resources.cpuLimit")
         );
     }
     ensure!(
         memory_limit.value() >= memory.value(),
-        "resources.memoryLimit {memory_limit} is below the memory request {memory}: expected at least {memory} (e.g. --set resources.memoryLimit={memory})"
+        "{} {memory_limit} is below the memory request {memory}: expected at least {memory} (e.g. --set resources.memoryLimit={memory})",
+        req.name("resources.memoryLimit")
     );
     Ok(Resources {
         cpu,
@@ -758,6 +792,45 @@ mod tests {
             Some("20261125T030000Z"),
             "Elasticsearch's lowercase snapshot name names the backup too"
         );
+    }
+
+    #[test]
+    fn a_bad_value_from_a_file_names_the_file() {
+        let dir = std::env::temp_dir().join(format!("sts-gen-origin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (text, want) in [
+            ("replicas: 0\n", "replicas 0 is out of range"),
+            (
+                "mysql:\n  maxConnections: 5\n",
+                "mysql.maxConnections 5 is out of range",
+            ),
+            (
+                "resources:\n  memoryLimit: 100Mi\n",
+                "resources.memoryLimit 100Mi is below the memory request",
+            ),
+            (
+                "backup:\n  schedule: 61 * * * *\n",
+                "backup.schedule \"61 * * * *\": minute",
+            ),
+        ] {
+            let file = dir.join("v.yaml");
+            std::fs::write(&file, text).unwrap();
+            let f = file.to_str().unwrap();
+            let e = resolve_argv(&["mysql", "-f", f], &fixed)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(&format!("{f}: {want}")), "{e}");
+            // A later --set gives the value: the file is not named.
+            let key = want.split(' ').next().unwrap();
+            let set = format!("{key}={}", if key == "replicas" { "40" } else { "x" });
+            if key == "replicas" {
+                let e = resolve_argv(&["mysql", "-f", f, "--set", &set], &fixed)
+                    .unwrap_err()
+                    .to_string();
+                assert!(e.starts_with("replicas 40 is out of range"), "{e}");
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
