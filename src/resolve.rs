@@ -547,18 +547,35 @@ fn check_backup_name(name: &str) -> Result<String> {
 
 fn resources(req: &Request, r: &ResourceValues) -> Result<Resources> {
     let cpu = required(&r.cpu, "resources.cpu")?;
-    // The smallest CPU amount Kubernetes counts is 1m; less is refused by the API server.
-    let named = [(req.name("resources.cpu"), Some(&cpu))];
-    let limit = [(req.name("resources.cpuLimit"), r.cpu_limit.as_ref())];
-    for (name, q) in named.into_iter().chain(limit) {
-        if let Some(q) = q {
-            ensure!(
-                q.value() >= 0.001,
-                "{name} {q} is below 1m, the smallest CPU amount Kubernetes counts: expected such as 500m or 2"
-            );
-        }
-    }
     let memory = required(&r.memory, "resources.memory")?;
+    // CPU: at least 1m, the smallest amount Kubernetes counts (the API server refuses less).
+    // CPU and memory: not far beyond any node (a few thousand cores, tens of TiB): a typo.
+    let cpus = [
+        ("resources.cpu", Some(&cpu)),
+        ("resources.cpuLimit", r.cpu_limit.as_ref()),
+    ];
+    for (key, q) in cpus.into_iter().filter_map(|(k, q)| Some((k, q?))) {
+        let name = req.name(key);
+        ensure!(
+            q.value() >= 0.001,
+            "{name} {q} is below 1m, the smallest CPU amount Kubernetes counts: expected such as 500m or 2"
+        );
+        ensure!(
+            q.value() <= 10_000.0,
+            "{name} {q} is more than any node has: expected at most 10000 cores"
+        );
+    }
+    let memories = [
+        ("resources.memory", Some(&memory)),
+        ("resources.memoryLimit", r.memory_limit.as_ref()),
+    ];
+    for (key, q) in memories.into_iter().filter_map(|(k, q)| Some((k, q?))) {
+        ensure!(
+            q.value() <= (64u64 << 40) as f64,
+            "{} {q} is more than any node has: expected at most 64Ti",
+            req.name(key)
+        );
+    }
     let cpu_limit = r.cpu_limit.clone();
     let memory_limit = r.memory_limit.clone().unwrap_or_else(|| memory.clone());
     if let Some(limit) = &cpu_limit {
@@ -1040,6 +1057,11 @@ mod tests {
                 &["--set", "resources.memoryLimit=100Mi", "--memory", "100Mi"],
                 "resources.memoryLimit 100Mi is too small for mysql",
             ),
+            (
+                &["--memory", "1Ei"],
+                "--memory 1Ei is more than any node has: expected at most 64Ti",
+            ),
+            (&["--cpu", "20000"], "--cpu 20000 is more than any node has"),
             (
                 &["--cpu", "0.0001"],
                 "--cpu 0.0001 is below 1m, the smallest CPU amount Kubernetes counts",
