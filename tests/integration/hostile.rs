@@ -27,8 +27,13 @@ const FIELDS: &[(&str, &str)] = &[
     ("backup.s3.prefix", "backups"),
     ("backup.s3.image", "rclone/rclone:1"),
     ("labels.team", "payments"),
+    // The value is the label's key (a key with dots is a map path elsewhere: set it directly).
+    (LABEL_KEY, "team"),
+    ("existingSecret", "creds"),
     ("mongodb.replicaSetName", "rs0"),
 ];
+
+const LABEL_KEY: &str = "a label's key";
 
 /// Pieces that mean something in one of the output's contexts: YAML, comments, shell, SQL,
 /// JavaScript, config files, templates, line breaks of every kind.
@@ -111,7 +116,12 @@ fn generate(db: &str, key: &str, value: &str) -> Option<Vec<Manifest>> {
     if key.starts_with("mongodb.") && db != "mongodb" {
         return None;
     }
-    layer.insert(key, Value::String(value.to_owned())).ok()?;
+    if key == LABEL_KEY {
+        let labels = serde_json::json!({ value: "v" });
+        layer.values.insert("labels".to_owned(), labels);
+    } else {
+        layer.insert(key, Value::String(value.to_owned())).ok()?;
+    }
     let request = Request {
         layers: vec![layer],
         ..Request::new(engine)
