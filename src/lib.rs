@@ -60,41 +60,47 @@ pub fn run(
     }
 }
 
-/// `sts-gen man`: the main page, one subcommand's page, or every page into a directory.
+/// `sts-gen man`: the main page, one subcommand's page, or every page into a directory (as
+/// `--out-dir` writes any output: only into a directory of sts-gen's own files).
 fn man(page: Option<&str>, out_dir: Option<&std::path::Path>, out: &mut dyn Write) -> Result<()> {
-    let cmd = cli::command();
+    let mut cmd = cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let pages = || cmd.get_subcommands().filter(|s| !s.is_hide_set());
     if let Some(dir) = out_dir {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create --out-dir {}", dir.display()))?;
-        return clap_mangen::generate_to(cmd, dir)
-            .with_context(|| format!("cannot write the man pages into {}", dir.display()));
+        let mut files = vec![("sts-gen.1".to_owned(), man_page(&cmd, None)?)];
+        for sub in pages() {
+            let name = sub.get_name();
+            files.push((format!("sts-gen-{name}.1"), man_page(&cmd, Some(name))?));
+        }
+        return output::write_dir(dir, &files);
     }
+    if let Some(name) = page {
+        anyhow::ensure!(
+            pages().any(|s| s.get_name() == name),
+            "sts-gen man {name:?}: no such subcommand: expected one of {}",
+            pages().map(|s| s.get_name()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    output::write_stdout(out, &man_page(&cmd, page)?)
+}
+
+/// The man page of `sts-gen` (`None`) or of its subcommand `page`, titled `sts-gen-<page>`.
+fn man_page(cmd: &clap::Command, page: Option<&str>) -> Result<String> {
     let mut buf = Vec::new();
     match page {
-        None => clap_mangen::Man::new(cmd).render(&mut buf)?,
+        None => clap_mangen::Man::new(cmd.clone()).render(&mut buf)?,
         Some(name) => {
-            let mut cmd = cmd;
-            cmd.build();
-            let pages = || cmd.get_subcommands().filter(|s| s.get_name() != "help");
-            let sub = pages()
-                .find(|s| s.get_name() == name)
+            let sub = cmd
+                .find_subcommand(name)
                 .cloned()
-                .with_context(|| {
-                    format!(
-                        "sts-gen man {name:?}: no such subcommand: expected one of {}",
-                        pages()
-                            .map(|s| s.get_name().to_owned())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                })?;
+                .with_context(|| format!("no subcommand {name}"))?;
             let title = format!("sts-gen-{name}");
             clap_mangen::Man::new(sub.name(title.clone()).bin_name(format!("sts-gen {name}")))
                 .title(title)
                 .render(&mut buf)?
         }
     }
-    output::write_stdout(out, &String::from_utf8_lossy(&buf))
+    Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
 /// The arguments that reproduce the output: all but those that change where it goes or how

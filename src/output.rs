@@ -2,6 +2,7 @@
 //! Everything is rendered to memory first, so an error never leaves partial output.
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -236,6 +237,9 @@ struct Staged {
 impl Staged {
     fn new(dir: &Path, files: &[(String, String)]) -> Result<Staged> {
         let shown = dir.display();
+        // `deploy/` names `deploy`: with the slash, a symlink would be followed unnoticed.
+        let dir: PathBuf = dir.components().collect();
+        let dir = dir.as_path();
         let target = match std::fs::symlink_metadata(dir) {
             Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(dir).map_err(|e| {
                 anyhow!(
@@ -254,9 +258,11 @@ impl Staged {
             manifest.push('\n');
         }
         files.push((MANIFEST.to_owned(), manifest));
+        let mut permissions = None;
         match std::fs::metadata(&target) {
             Ok(m) if !m.is_dir() => bail!("--out-dir {shown} exists and is not a directory"),
-            Ok(_) => {
+            Ok(m) => {
+                permissions = Some(m.permissions());
                 if unchanged(&target, &files) {
                     return Ok(Staged {
                         target,
@@ -278,19 +284,42 @@ impl Staged {
             .with_context(|| format!("--out-dir {shown} has no directory name"))?
             .to_string_lossy()
             .into_owned();
-        let sibling =
-            |what: &str| parent.join(format!(".{base}.sts-gen-{what}-{}", std::process::id()));
-        let staging = sibling("new");
+        std::fs::create_dir_all(&parent)
+            .map_err(|e| anyhow!("cannot create {}: {}", parent.display(), io_reason(&e)))?;
+        // Beside the target, under a name nobody else holds: created here, never reused.
+        let mut n = 0;
+        let staging = loop {
+            let path = parent.join(format!(".{base}.sts-gen-new-{}-{n}", std::process::id()));
+            match std::fs::create_dir(&path) {
+                Ok(()) => break path,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
+                Err(e) => bail!("cannot create {}: {}", path.display(), io_reason(&e)),
+            }
+        };
+        let old = parent.join(format!(".{base}.sts-gen-old-{}-{n}", std::process::id()));
         let staged = Staged {
             target,
             staging: Some(staging.clone()),
-            old: Some(sibling("old")),
+            old: Some(old),
         };
-        std::fs::create_dir_all(&staging)
-            .map_err(|e| anyhow!("cannot create {}: {}", staging.display(), io_reason(&e)))?;
+        // The directory keeps its mode (a private one stays private); a Secret's file is the
+        // owner's alone.
+        if let Some(p) = permissions {
+            std::fs::set_permissions(&staging, p)
+                .map_err(|e| anyhow!("cannot write {}: {}", staging.display(), io_reason(&e)))?;
+        }
         for (name, text) in &files {
             let path = staging.join(name);
-            std::fs::File::create(&path)
+            let mode = if name.starts_with("secret-") {
+                0o600
+            } else {
+                0o644
+            };
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(&path)
                 .and_then(|mut f| {
                     f.write_all(text.as_bytes())?;
                     f.sync_all()
@@ -558,6 +587,27 @@ mod tests {
                 .unwrap()
                 .contains('5')
         );
+        // With a trailing slash too (as a shell completes it).
+        let mut slashed = link.as_os_str().to_owned();
+        slashed.push("/");
+        write_dir(Path::new(&slashed), &set("5b")).unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert!(
+            std::fs::read_to_string(dir.join("configmap-c.yaml"))
+                .unwrap()
+                .contains("5b")
+        );
+        // A private directory stays private.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        write_dir(&dir, &set("5c")).unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
         let dangling = root.join("dangling");
         std::os::unix::fs::symlink(root.join("nowhere"), &dangling).unwrap();
         let e = write_dir(&dangling, &set("6")).unwrap_err().to_string();

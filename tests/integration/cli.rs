@@ -346,6 +346,15 @@ fn man_out_dir_writes_a_page_per_subcommand_with_every_flag() {
         }
     }
     assert!(dir.join("sts-gen.1").exists());
+    // The page of `man --out-dir` is the page of `man <name>`.
+    let page = std::fs::read_to_string(dir.join("sts-gen-mysql.1")).unwrap();
+    assert_eq!(Run::new(["man", "mysql"]).run().stdout(), page);
+    // Like every --out-dir: a file sts-gen did not write is refused and left alone, symlinks too.
+    std::fs::write(dir.join("mine.1"), "mine").unwrap();
+    Run::new(["man", "--out-dir", dir.to_str().unwrap()])
+        .run()
+        .fails_with(&["holds \"mine.1\", which sts-gen did not write"]);
+    assert_eq!(std::fs::read_to_string(dir.join("mine.1")).unwrap(), "mine");
     std::fs::remove_dir_all(dir).unwrap();
 }
 
