@@ -289,16 +289,31 @@ fn list() -> String {
 /// An error message as one line: control characters (a newline in a file name or a value)
 /// escaped as Rust writes them.
 pub fn error_line(message: &str) -> String {
-    message
+    let line: Vec<char> = message
         .chars()
-        .map(|c| {
-            if c.is_control() {
+        .flat_map(|c| {
+            let breaks = c.is_control() || matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}');
+            let text = if breaks {
                 c.escape_default().to_string()
             } else {
                 c.to_string()
-            }
+            };
+            text.chars().collect::<Vec<_>>()
         })
-        .collect()
+        .collect();
+    // A value pasted whole (a 100 kB image name) would bury the message: its start and its end
+    // (what is allowed) stay.
+    const HEAD: usize = 600;
+    const TAIL: usize = 300;
+    if line.len() <= HEAD + TAIL + 100 {
+        return line.into_iter().collect();
+    }
+    let head: String = line[..HEAD].iter().collect();
+    let tail: String = line[line.len() - TAIL..].iter().collect();
+    format!(
+        "{head} … ({} characters left out) … {tail}",
+        line.len() - HEAD - TAIL
+    )
 }
 
 /// A closed pipe (`sts-gen … | head`) ends the output early; it is not an error.

@@ -62,6 +62,7 @@ impl Request {
         debug_assert!(
             settings(self.engine).any(|s| s.key == key)
                 || NO_FLAG.contains(&key)
+                || key.starts_with("labels.")
                 || key.starts_with(&format!("{}.", self.engine.name())),
             "{key} is the key of no flag: a typo would name the key where the user gave the flag"
         );
@@ -355,7 +356,7 @@ fn spec_from_values(req: &Request, v: &Values) -> Result<Spec> {
         cluster_domain,
         anti_affinity: required(&v.anti_affinity, "antiAffinity")?,
         termination_grace_period_seconds: grace,
-        labels: labels(v)?,
+        labels: labels(req, v)?,
         max_lag_seconds: max_lag(req, v)?,
         network_policy: required(&v.network_policy.enabled, "networkPolicy.enabled")?,
         backup,
@@ -392,14 +393,14 @@ fn replicas(req: &Request, v: &Values) -> Result<u32> {
     Ok(replicas as u32)
 }
 
-fn labels(v: &Values) -> Result<BTreeMap<String, String>> {
+fn labels(req: &Request, v: &Values) -> Result<BTreeMap<String, String>> {
     let labels: BTreeMap<String, String> = v
         .labels
         .iter()
         .map(|(k, val)| (k.clone(), val.0.clone()))
         .collect();
     for (k, val) in &labels {
-        check_label_pair(k, val)?;
+        check_label_pair(req, k, val)?;
     }
     Ok(labels)
 }
@@ -649,7 +650,8 @@ fn is_label_value(v: &str) -> bool {
         && v.bytes().last().is_none_or(|b| b.is_ascii_alphanumeric())
 }
 
-fn check_label_pair(key: &str, value: &str) -> Result<()> {
+fn check_label_pair(req: &Request, key: &str, value: &str) -> Result<()> {
+    let what = req.name(&format!("labels.{key}"));
     let (prefix, name) = match key.rsplit_once('/') {
         Some((p, n)) => (Some(p), n),
         None => (None, key),
@@ -658,17 +660,27 @@ fn check_label_pair(key: &str, value: &str) -> Result<()> {
     let prefix_ok = prefix.is_none_or(|p| check_subdomain("label prefix", p).is_ok());
     ensure!(
         name_ok && prefix_ok,
-        "label key {key:?} is not valid: expected [prefix/]name, the name at most 63 letters, digits, '-', '_', '.'"
+        "{what}: the label key {} is not valid: expected [prefix/]name, the name at most 63 letters, digits, '-', '_', '.'",
+        quoted(key)
     );
     ensure!(
         prefix != Some("app.kubernetes.io"),
-        "label {key:?} is set by sts-gen: choose a key outside app.kubernetes.io/"
+        "{what}: the label is set by sts-gen: choose a key outside app.kubernetes.io/"
     );
     ensure!(
         is_label_value(value),
-        "label {key}={value:?} has an invalid value: expected at most 63 letters, digits, '-', '_', '.', starting and ending alphanumeric"
+        "{what} {} is not a label value: expected at most 63 letters, digits, '-', '_', '.', starting and ending alphanumeric",
+        quoted(value)
     );
     Ok(())
+}
+
+/// `text` quoted for an error, cut after 60 characters: enough to recognise it.
+fn quoted(text: &str) -> String {
+    match text.char_indices().nth(60) {
+        Some((at, _)) => format!("{:?}…", &text[..at]),
+        None => format!("{text:?}"),
+    }
 }
 
 /// `len` characters from [A-Za-z0-9] (~5.95 bits each) from the OS's randomness, without modulo
@@ -1108,9 +1120,12 @@ mod tests {
             ),
             (
                 &["--set", "labels.app.kubernetes.io/name=x"],
-                "label \"app.kubernetes.io/name\" is set by sts-gen",
+                "labels.app.kubernetes.io/name: the label is set by sts-gen",
             ),
-            (&["--set", "labels.team=a b"], "has an invalid value"),
+            (
+                &["--set", "labels.team=a b"],
+                "labels.team \"a b\" is not a label value",
+            ),
             (
                 &["--set", "database=redis"],
                 "the values say database: redis, but this is sts-gen mysql",

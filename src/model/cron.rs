@@ -73,9 +73,10 @@ pub fn check(what: &str, schedule: &str) -> Result<()> {
         "{shown} names a time zone: the CronJob's schedule cannot (the API refuses TZ and CRON_TZ); schedules run in the controller's time zone, usually UTC"
     );
     if let Some(rest) = schedule.strip_prefix("@every ") {
+        // As Go reads it: exactly one space, then the duration, nothing around it.
         ensure!(
-            go_duration(rest.trim()),
-            "{shown} is not @every <duration>: expected a duration such as 90m or 1h30m"
+            go_duration(rest),
+            "{shown} is not @every <duration>: expected one space and a duration such as 90m or 1h30m (at most 2562047h)"
         );
         return Ok(());
     }
@@ -103,6 +104,7 @@ pub fn check(what: &str, schedule: &str) -> Result<()> {
 
 /// One item of a field's list: `*`, `?`, `a`, `a-b`, each with an optional `/step`.
 fn check_part(part: &str, f: &Field) -> Result<()> {
+    ensure!(!part.is_empty(), "has an empty item between commas");
     let (range, step) = match part.split_once('/') {
         Some((r, s)) => (r, Some(s)),
         None => (part, None),
@@ -152,32 +154,40 @@ fn value(text: &str, f: &Field) -> Result<u32> {
     }
 }
 
-/// A Go duration (`time.ParseDuration`) above zero: numbers with units ns, us, µs, ms, s, m, h.
+/// A Go duration (`time.ParseDuration`) above zero and within Go's range (an int64 of
+/// nanoseconds, about 2562047h): numbers with units ns, us, µs (either mu), ms, s, m, h.
 fn go_duration(text: &str) -> bool {
+    const UNITS: [(&str, f64); 8] = [
+        ("ns", 1.0),
+        ("us", 1e3),
+        ("\u{b5}s", 1e3),
+        ("\u{3bc}s", 1e3),
+        ("ms", 1e6),
+        ("s", 1e9),
+        ("m", 60e9),
+        ("h", 3600e9),
+    ];
     let mut rest = text;
-    let mut any = false;
-    let mut positive = false;
+    let mut total = 0.0;
     while !rest.is_empty() {
         let digits = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
-        let number = &rest[..digits];
-        if number.is_empty() || number == "." || number.matches('.').count() > 1 {
+        let Ok(number) = rest[..digits].parse::<f64>() else {
             return false;
-        }
-        positive |= number.bytes().any(|b| (b'1'..=b'9').contains(&b));
+        };
         rest = &rest[digits..];
-        let Some(unit) = ["ns", "us", "µs", "ms", "s", "m", "h"]
+        let Some((unit, scale)) = UNITS
             .into_iter()
-            .filter(|u| rest.starts_with(u))
-            .max_by_key(|u| u.len())
+            .filter(|(u, _)| rest.starts_with(u))
+            .max_by_key(|(u, _)| u.len())
         else {
             return false;
         };
         rest = &rest[unit.len()..];
-        any = true;
+        total += number * scale;
     }
-    any && positive
+    total > 0.0 && total <= i64::MAX as f64
 }
 
 #[cfg(test)]
@@ -195,6 +205,9 @@ mod tests {
             "@daily",
             "@every 1h30m",
             "@every 90s",
+            "@every 1\u{3bc}s",
+            "@every 1.5h",
+            "@every 2562047h",
         ] {
             assert!(check("s", ok).is_ok(), "{ok}: {:?}", check("s", ok));
         }
@@ -230,6 +243,10 @@ mod tests {
             ("0 0 3 * * *", "6 fields"),
             ("@fortnightly", "is not a descriptor"),
             ("@every 0s", "is not @every <duration>"),
+            ("@every  1h", "expected one space and a duration"),
+            ("@every 1h ", "expected one space and a duration"),
+            ("@every 9999999h", "at most 2562047h"),
+            ("1,,2 * * * *", "minute has an empty item between commas"),
             ("@every soon", "is not @every <duration>"),
             ("CRON_TZ=UTC 0 3 * * *", "names a time zone"),
             ("0 3\n* * *", "contains a control character"),

@@ -781,3 +781,26 @@ fn writing_into_a_full_disk_fails_with_one_line() {
         );
     }
 }
+
+/// However long or odd the value, an error is one line that a person can read: line breaks of
+/// every kind escaped, a huge value cut in the middle.
+#[test]
+fn errors_stay_one_short_line() {
+    let dir = temp_dir("one-line");
+    let odd = dir.join("a\u{2028}b\u{85}c\nd.yaml");
+    std::fs::write(&odd, "replicas: 0\n").unwrap();
+    let huge = "a".repeat(100_000);
+    for args in [
+        vec!["redis", "-f", odd.to_str().unwrap()],
+        vec!["redis", "--image", &huge],
+        vec!["redis", "--set", &format!("labels.team={huge}")],
+    ] {
+        let r = Run::new(&args).run();
+        r.code(1);
+        let e = r.stderr();
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(!e.contains(['\u{2028}', '\u{85}']), "{e}");
+        assert!(e.len() < 1_200, "{} bytes", e.len());
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
