@@ -240,6 +240,12 @@ fn render_command(
                     .map(|s| s.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 anyhow::ensure!(
+                    stem.starts_with(|c: char| c.is_alphanumeric()),
+                    "values file {} would become --out-dir {}/{stem}: its name must start with a letter or digit",
+                    file.display(),
+                    dir.display()
+                );
+                anyhow::ensure!(
                     !sets.iter().any(|(s, _)| *s == stem),
                     "two values files are named {stem:?}: each becomes --out-dir {}/{stem}, so names must differ",
                     dir.display()

@@ -632,13 +632,33 @@ fn image(what: &str, reference: &str) -> Result<Image> {
         }
         (None, None) => "latest".to_owned(),
     };
-    ensure!(
-        is_label_value(&version),
-        "{what} {reference:?}: its tag {version:?} cannot be used as the app.kubernetes.io/version label (at most 63 letters, digits, '-', '_', '.')"
-    );
+    // The digests runtimes verify are lowercase hex of the algorithm's exact length.
+    if let Some((algorithm, hex)) = digest.and_then(|d| d.split_once(':')) {
+        let len = match algorithm {
+            "sha256" => Some(64),
+            "sha512" => Some(128),
+            _ => None,
+        };
+        ensure!(
+            len.is_none_or(|n| hex.len() == n)
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "{what} {reference:?} has a digest a runtime refuses: expected {algorithm}: and {} lowercase hex digits",
+            len.unwrap_or(32)
+        );
+    }
+    // The app.kubernetes.io/version label: the tag as a label value takes it (at most 63
+    // characters, alphanumeric at both ends).
+    let label: String = version.chars().take(63).collect();
+    let label = label.trim_matches(|c: char| !c.is_ascii_alphanumeric());
     Ok(Image {
         reference: reference.to_owned(),
-        version,
+        version: if label.is_empty() {
+            "unknown".to_owned()
+        } else {
+            label.to_owned()
+        },
     })
 }
 
@@ -1153,6 +1173,18 @@ mod tests {
 
     #[test]
     fn image_versions() {
+        // The label takes what of the tag a label value can hold.
+        assert_eq!(image("i", "redis:7-").unwrap().version, "7");
+        let long = format!("redis:a{}", "b".repeat(127));
+        assert_eq!(image("i", &long).unwrap().version.len(), 63);
+        let upper = format!("redis@sha256:{}", "A".repeat(64));
+        let e = image("--image", &upper).unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "has a digest a runtime refuses: expected sha256: and 64 lowercase hex digits"
+            ),
+            "{e}"
+        );
         assert_eq!(image("i", "mysql:8.4.7").unwrap().version, "8.4.7");
         assert_eq!(
             image("i", "registry:5000/db/mysql:8.4").unwrap().version,

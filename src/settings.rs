@@ -532,10 +532,17 @@ pub fn read<T: DeserializeOwned>(values: &Map<String, Value>, section: &str) -> 
             .filter(|p| !p.is_empty())
             .collect::<Vec<_>>()
             .join(".");
+        // serde names the Rust type it wanted ("expected struct StorageValues"): a user reads
+        // that the key takes a map of keys.
+        let message = e.inner().to_string();
+        let message = match message.split_once("expected struct ") {
+            Some((head, _)) => format!("{head}expected a map of keys"),
+            None => message,
+        };
         if path.is_empty() {
-            anyhow!("{}", e.inner())
+            anyhow!("{message}")
         } else {
-            anyhow!("{path}: {}", e.inner())
+            anyhow!("{path}: {message}")
         }
     })
 }
@@ -707,6 +714,21 @@ mod tests {
             }
             assert!(e.len() < 300, "{e}");
         }
+    }
+
+    #[test]
+    fn type_errors_name_no_rust_type() {
+        let e = format!(
+            "{:#}",
+            Layer::from_set("storage=5Gi")
+                .unwrap()
+                .common()
+                .unwrap_err()
+        );
+        assert!(
+            e.ends_with("storage: invalid type: string \"5Gi\", expected a map of keys"),
+            "{e}"
+        );
     }
 
     #[test]

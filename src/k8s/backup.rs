@@ -87,7 +87,7 @@ const S3_CREDENTIALS: &str = "s3-credentials";
 const S3_HOME: &str = "s3-home";
 
 /// The S3 client's script (`s3.sh`) in the scripts ConfigMap, when the backups go to a bucket
-/// through the Jobs' S3 client containers.
+/// through the Jobs' S3 client containers and a Job runs it (scheduled backups or a restore).
 pub fn s3_scripts(spec: &Spec, parts: &Parts) -> anyhow::Result<BTreeMap<String, String>> {
     #[derive(serde::Serialize)]
     struct Context<'a> {
@@ -97,15 +97,20 @@ pub fn s3_scripts(spec: &Spec, parts: &Parts) -> anyhow::Result<BTreeMap<String,
         prefix: &'a str,
     }
     match &spec.backup_s3 {
-        Some(s3) if !parts.backups.through_api() => crate::templates::render_files(
-            &["_s3/s3.sh"],
-            &Context {
-                dir: BACKUPS_DIR,
-                keep: spec.backup.as_ref().map_or(1, |b| b.keep),
-                credentials: S3_CREDENTIALS_DIR,
-                prefix: &s3.prefix_word(),
-            },
-        ),
+        Some(s3)
+            if !parts.backups.through_api()
+                && (spec.backup.is_some() || spec.restore_from.is_some()) =>
+        {
+            crate::templates::render_files(
+                &["_s3/s3.sh"],
+                &Context {
+                    dir: BACKUPS_DIR,
+                    keep: spec.backup.as_ref().map_or(1, |b| b.keep),
+                    credentials: S3_CREDENTIALS_DIR,
+                    prefix: &s3.prefix_word(),
+                },
+            )
+        }
         _ => Ok(BTreeMap::new()),
     }
 }

@@ -575,6 +575,13 @@ fn render_builds_every_database_from_values_files_alone() {
         "mine"
     );
 
+    // A file whose name would make no directory of its own.
+    let dots = dir.join("..yaml");
+    std::fs::write(&dots, "database: redis\nname: dots\nexistingSecret: s\n").unwrap();
+    Run::new(["render", dots.to_str().unwrap(), "--out-dir", t])
+        .run()
+        .fails_with(&["its name must start with a letter or digit"]);
+
     // Two sets that would overwrite each other's objects: refused, naming both files.
     Run::new(["render", o, o]).run().fails_with(&[
         &format!("{o} and {o} both define"),

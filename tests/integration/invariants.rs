@@ -946,3 +946,31 @@ fn backup_retention_keeps_the_newest_complete_backups() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The S3 client's script comes with a Job that runs it: scheduled backups or a restore; a
+/// bucket alone changes nothing (and is reported as such).
+#[test]
+fn the_s3_script_comes_only_with_a_job_that_runs_it() {
+    let has_s3 = |argv: &[&str]| {
+        config_maps(&generate(argv))
+            .iter()
+            .any(|c| c.data.as_ref().is_some_and(|d| d.contains_key("s3.sh")))
+    };
+    assert!(!has_s3(&["redis", "--backup-s3-secret", "s3"]));
+    assert!(has_s3(&[
+        "redis",
+        "--backup-s3-secret",
+        "s3",
+        "--backup-schedule",
+        "@daily"
+    ]));
+    assert!(has_s3(&[
+        "redis",
+        "--backup-s3-secret",
+        "s3",
+        "--restore-from",
+        "20261125T030000Z",
+        "--existing-secret",
+        "s"
+    ]));
+}
