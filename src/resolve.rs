@@ -304,6 +304,7 @@ fn spec_from_values(req: &Request, v: &Values) -> Result<Spec> {
     if let Some(class) = &storage.class_name {
         check_subdomain(&req.name("storage.className"), class)?;
     }
+    check_volume_size(&req.name("storage.size"), &storage.size)?;
     let cluster_domain = required(&v.cluster_domain, "clusterDomain")?;
     check_domain(&req.name("clusterDomain"), &cluster_domain)?;
     // <pod>.<headless>.<namespace>.svc.<domain> must stay a valid DNS name (253 characters).
@@ -461,8 +462,10 @@ fn backup_storage(req: &Request, b: &BackupValues) -> Result<Storage> {
     if let Some(class) = &b.storage_class_name {
         check_subdomain(&req.name("backup.storageClassName"), class)?;
     }
+    let size = required(&b.storage_size, "backup.storageSize")?;
+    check_volume_size(&req.name("backup.storageSize"), &size)?;
     Ok(Storage {
-        size: required(&b.storage_size, "backup.storageSize")?,
+        size,
         class_name: b.storage_class_name.clone(),
     })
 }
@@ -521,6 +524,16 @@ fn s3_store(req: &Request, names: &Names, b: &BackupValues) -> Result<Option<S3S
 /// A backup's name as the backup job writes it: its UTC start time, e.g. 20261125T030000Z.
 /// Elasticsearch's snapshot of it has the same name in lowercase, which is accepted too; the
 /// name is returned as the backup job writes it.
+/// A volume's size: at least 128Mi (less holds no database, nor one backup of it; a `1` is a
+/// typo for `1Gi`), at most 1Pi.
+fn check_volume_size(what: &str, size: &crate::model::Quantity) -> Result<()> {
+    ensure!(
+        size.value() >= (128u64 << 20) as f64 && size.value() <= (1u64 << 50) as f64,
+        "{what} {size} is no size for a volume: expected 128Mi to 1Pi, such as 20Gi"
+    );
+    Ok(())
+}
+
 fn check_backup_name(name: &str) -> Result<String> {
     let upper = name.to_ascii_uppercase();
     let b = upper.as_bytes();
@@ -1094,6 +1107,10 @@ mod tests {
                 "--memory 1Ei is more than any node has: expected at most 64Ti",
             ),
             (&["--cpu", "20000"], "--cpu 20000 is more than any node has"),
+            (
+                &["--storage-size", "1"],
+                "--storage-size 1 is no size for a volume: expected 128Mi to 1Pi",
+            ),
             (
                 &["--cpu", "0.0001"],
                 "--cpu 0.0001 is below 1m, the smallest CPU amount Kubernetes counts",
