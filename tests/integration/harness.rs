@@ -2,6 +2,17 @@
 
 use std::process::{Command, Output, Stdio};
 
+/// A stand-in for `getent` in script tests: `getent hosts NAME` resolves the pods named in
+/// `$FAKE_PODS` (the first label of NAME), as the headless Service does.
+pub const FAKE_GETENT: &str = r#"#!/bin/bash
+# getent hosts NAME: the pods named in $FAKE_PODS resolve.
+pod=${2%%.*}
+for p in $FAKE_PODS; do
+  if [ "$p" = "$pod" ]; then echo "10.0.0.1 $2"; exit 0; fi
+done
+exit 2
+"#;
+
 #[must_use]
 pub struct Run {
     args: Vec<String>,

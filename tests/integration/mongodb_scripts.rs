@@ -17,17 +17,7 @@ use crate::harness::temp_dir;
 const PASSWORD: &str = "it's \"quoted\" \\ and $pecial";
 
 const FAKES: &[(&str, &str)] = &[
-    (
-        "getent",
-        r#"#!/bin/bash
-# getent hosts NAME: the pods named in $FAKE_PODS resolve.
-pod=${2%%.*}
-for p in $FAKE_PODS; do
-  if [ "$p" = "$pod" ]; then echo "10.0.0.1 $2"; exit 0; fi
-done
-exit 2
-"#,
-    ),
+    ("getent", crate::harness::FAKE_GETENT),
     (
         "mongosh",
         r#"#!/bin/bash

@@ -12,17 +12,7 @@ use sts_gen::k8s::Manifest;
 use crate::harness::temp_dir;
 
 const FAKES: &[(&str, &str)] = &[
-    (
-        "getent",
-        r#"#!/bin/bash
-# getent hosts NAME: the pods named in $FAKE_PODS resolve.
-pod=${2%%.*}
-for p in $FAKE_PODS; do
-  if [ "$p" = "$pod" ]; then echo "10.0.0.1 $2"; exit 0; fi
-done
-exit 2
-"#,
-    ),
+    ("getent", crate::harness::FAKE_GETENT),
     (
         "mysql",
         r#"#!/bin/bash
