@@ -7,7 +7,10 @@
 // starts everything, waits for /readyz and prints "kubeconfig: PATH" on stdout. SIGINT or SIGTERM
 // stops it; a temporary directory (no --dir) is removed on the way out.
 //
-//	control-plane [--dir DIR] [--port N] [-v N]
+//	control-plane [--dir DIR] [--port N] [-v N] [--stop-on-eof]
+//
+// With --stop-on-eof it also stops when its standard input reaches end of file: a test harness
+// that holds the write end of a pipe stops it by exiting, however it exits.
 package main
 
 import (
@@ -22,6 +25,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/url"
@@ -55,10 +59,17 @@ func main() {
 	dir := flag.String("dir", "", "directory for certificates, kubeconfig and etcd data (default: a temporary one, removed on exit)")
 	port := flag.Int("port", 0, "kube-apiserver port on 127.0.0.1 (default: a free one)")
 	verbosity := flag.Int("v", 0, "log verbosity of the Kubernetes components (klog)")
+	stopOnEOF := flag.Bool("stop-on-eof", false, "stop when standard input reaches end of file")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *stopOnEOF {
+		go func() {
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			stop()
+		}()
+	}
 	if err := run(ctx, *dir, *port, *verbosity); err != nil {
 		fmt.Fprintf(os.Stderr, "control-plane: error: %v\n", err)
 		os.Exit(1)
