@@ -11,8 +11,8 @@ use serde_json::Value;
 use std::path::Path;
 use std::sync::Mutex;
 
-const RESTRICTED: &str = "admission-restricted";
-const PRIVILEGED: &str = "admission-privileged";
+pub(crate) const RESTRICTED: &str = "admission-restricted";
+pub(crate) const PRIVILEGED: &str = "admission-privileged";
 
 /// The outputs whose pods cannot pass "restricted": Elasticsearch's, unless
 /// `--no-privileged-init` drops the init container that raises vm.max_map_count (every preset
@@ -26,18 +26,18 @@ fn must_be_privileged(args: &[String]) -> bool {
 }
 
 #[derive(Clone, Copy, PartialEq, Debug)]
-enum Format {
+pub(crate) enum Format {
     Yaml,
     Json,
     OutDir,
 }
 
-struct Variant {
+pub(crate) struct Variant {
     /// sts-gen's arguments, without `-o` and `--out-dir`.
-    args: Vec<String>,
+    pub args: Vec<String>,
     /// Rendered with `-n <namespace>` (otherwise kubectl's `-n` decides).
-    with_namespace: bool,
-    format: Format,
+    pub with_namespace: bool,
+    pub format: Format,
 }
 
 /// Every database × preset × {1, 3, 5} replicas × {generated Secret, existing Secret} × {yaml,
@@ -108,6 +108,19 @@ fn matrix() -> Vec<Variant> {
     all
 }
 
+/// The namespaces `apply` uses, made afresh, and a fresh scratch folder for --out-dir results.
+pub(crate) fn prepare(cp: &ControlPlane, scratch: &str) -> std::path::PathBuf {
+    static NAMESPACES: std::sync::Once = std::sync::Once::new();
+    NAMESPACES.call_once(|| {
+        cp.namespace(RESTRICTED, "restricted");
+        cp.namespace(PRIVILEGED, "privileged");
+    });
+    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join(scratch);
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).unwrap();
+    scratch
+}
+
 /// Whether any container of the output's pod templates is privileged.
 fn privileged(list: &Value) -> bool {
     let items = list["items"].as_array().expect("a List");
@@ -126,8 +139,13 @@ fn privileged(list: &Value) -> bool {
     })
 }
 
-/// Applies one variant; the problem, if any.
-fn apply(cp: &ControlPlane, variant: &Variant, scratch: &Path, index: usize) -> Result<(), String> {
+/// Applies one variant (its index names its --out-dir in SCRATCH); the problem, if any.
+pub(crate) fn apply(
+    cp: &ControlPlane,
+    variant: &Variant,
+    scratch: &Path,
+    index: usize,
+) -> Result<(), String> {
     let args: Vec<&str> = variant.args.iter().map(String::as_str).collect();
     let list: Value = serde_json::from_str(&sts_gen(&[&args[..], &["-o", "json"]].concat())?)
         .map_err(|e| e.to_string())?;
@@ -185,11 +203,7 @@ fn every_output_is_admitted_without_a_warning() {
     let Some(cp) = control_plane::shared() else {
         return;
     };
-    cp.namespace(RESTRICTED, "restricted");
-    cp.namespace(PRIVILEGED, "privileged");
-    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join("admission");
-    let _ = std::fs::remove_dir_all(&scratch);
-    std::fs::create_dir_all(&scratch).unwrap();
+    let scratch = prepare(cp, "admission");
 
     let variants = matrix();
     let next = Mutex::new(0..variants.len());
