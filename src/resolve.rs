@@ -148,7 +148,13 @@ pub fn resolve_with(req: &Request, password: PasswordSource) -> Result<Resolved>
             spec.names.secret, spec.names.secret
         ));
     }
-    let mut warnings = database.warnings(&spec);
+    // The database's warnings are about the set (its topology, its pods, its backups' claim),
+    // which a restore's output does not hold: they show when the set is rendered.
+    let mut warnings = if spec.restore_from.is_some() {
+        Vec::new()
+    } else {
+        database.warnings(&spec)
+    };
     warnings.extend(without_effect(req, &spec, &given));
     Ok(Resolved {
         warnings,

@@ -656,6 +656,25 @@ fn strict_turns_warnings_into_errors() {
         r.stderr().contains("note: generated"),
         "notes are not warnings"
     );
+    // A restore holds no pods of the set: the set's warnings (its privileged init container,
+    // its snapshots' claim, its even vote) are not about it.
+    for (db, replicas) in [("elasticsearch", "3"), ("mongodb", "2")] {
+        let r = Run::new([
+            db,
+            "--replicas",
+            replicas,
+            "--backup-schedule",
+            "@daily",
+            "--restore-from",
+            "20261125T030000Z",
+            "--existing-secret",
+            "s",
+            "--strict",
+        ])
+        .run();
+        r.code(0);
+        assert_eq!(r.stderr(), "", "{db}");
+    }
 }
 
 #[test]
