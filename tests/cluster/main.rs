@@ -7,6 +7,7 @@
 mod admission;
 mod control_plane;
 mod limits;
+mod updates;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
