@@ -36,9 +36,9 @@ struct Options {
     max_connections: u32,
     /// A quarter of the memory limit, at least 32 MiB.
     shared_buffers_mib: u64,
+    /// `wal_keep_size`, and the least `max_slot_wal_keep_size` that init-data derives from the
+    /// volume's real size on every start.
     wal_keep_mib: u64,
-    /// `max_slot_wal_keep_size`: a quarter of the data volume, at least `wal_keep_mib`.
-    max_slot_wal_keep_mib: u64,
     /// Lag beyond which a standby is not Ready (`replication.maxLagSeconds`).
     max_lag_seconds: u32,
 }
@@ -180,7 +180,6 @@ impl Engine for Postgres {
             max_connections: max_connections as u32,
             shared_buffers_mib: (spec.resources.memory_limit.value() as u64 / 4 / MIB).max(32),
             wal_keep_mib,
-            max_slot_wal_keep_mib: (spec.storage.size.value() as u64 / 4 / MIB).max(wal_keep_mib),
             max_lag_seconds: spec
                 .max_lag_seconds
                 .context("replication.maxLagSeconds is required for postgres")?,

@@ -119,6 +119,41 @@ fn postgres_bootstrap_three_pods_replicates_pod0_writes() {
         "both stream from pod 0 (pod 2 cloned pod 1)"
     );
     assert!(sql(&c, 1, "INSERT INTO t VALUES (9)").contains("read-only"));
+    // max_slot_wal_keep_size follows the volume as it is (a quarter of it, at least
+    // wal_keep_size), from the file init-data writes there: not from the size asked for.
+    let df = std::process::Command::new("df")
+        .args(["-Pk"])
+        .arg(c.volume(0))
+        .output()
+        .unwrap();
+    let df = String::from_utf8(df.stdout).unwrap();
+    let kib: u64 = df
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let wal_keep: u64 = sql(
+        &c,
+        0,
+        "SELECT setting FROM pg_settings WHERE name = 'wal_keep_size'",
+    )
+    .parse()
+    .unwrap();
+    assert_eq!(
+        sql(
+            &c,
+            0,
+            "SELECT setting || ' ' || sourcefile FROM pg_settings WHERE name = 'max_slot_wal_keep_size'"
+        ),
+        format!(
+            "{} /var/lib/postgresql/data/sts-gen-volume.conf",
+            (kib / 1024 / 4).max(wal_keep)
+        )
+    );
 }
 
 #[test]
