@@ -6,6 +6,7 @@
 
 mod admission;
 mod control_plane;
+mod nodes;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
