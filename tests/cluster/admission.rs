@@ -18,7 +18,7 @@ const PRIVILEGED: &str = "admission-privileged";
 /// `--no-privileged-init` drops the init container that raises vm.max_map_count (every preset
 /// keeps it). Those with the flag are in the matrix too and must pass "restricted", and so must
 /// an Elasticsearch restore: a Job that calls the running set's snapshot API, without its pods.
-fn must_be_privileged(args: &[String]) -> bool {
+pub(crate) fn must_be_privileged(args: &[String]) -> bool {
     args[0] == "elasticsearch"
         && !args
             .iter()

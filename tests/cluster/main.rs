@@ -6,6 +6,7 @@
 
 mod admission;
 mod control_plane;
+mod controllers;
 mod nodes;
 
 use std::path::Path;
