@@ -53,6 +53,20 @@ fn arguments(db: &str) -> Vec<String> {
     args
 }
 
+/// ARGS as a shell would take them back.
+fn shell(args: &[String]) -> String {
+    args.iter()
+        .map(|a| {
+            if a.contains([' ', '*']) {
+                format!("'{a}'")
+            } else {
+                a.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// One database's output, applied.
 struct Staged {
     args: Vec<String>,
@@ -377,6 +391,553 @@ fn placement(template: &Value) -> Placement {
 const HOSTNAME: &str = "kubernetes.io/hostname";
 const ZONE: &str = "topology.kubernetes.io/zone";
 
+/// One database's test under way: its applied output, its namespace and its report.
+struct Case<'a> {
+    ns: Namespace<'a>,
+    nodes: &'a [Node],
+    staged: &'a Staged,
+    applied: Instant,
+    set: &'a Value,
+    set_name: String,
+    replicas: i64,
+    report: Report,
+}
+
+impl<'a> Case<'a> {
+    /// The output's objects of KIND.
+    fn objects(&self, kind: &str) -> Vec<&'a Value> {
+        let staged: &'a Staged = self.staged;
+        staged
+            .objects
+            .iter()
+            .filter(|o| o["kind"] == kind)
+            .collect()
+    }
+
+    fn pod_name(&self, i: i64) -> String {
+        format!("{}-{i}", self.set_name)
+    }
+
+    /// Pod I's IP: 10.244.<database>.<10 + I>.
+    fn ip(&self, i: i64) -> String {
+        format!("10.244.{}.{}", self.staged.subnet, 10 + i)
+    }
+
+    #[track_caller]
+    fn node_of(&self, pod: &Value) -> &'a Node {
+        let name = str_of(pod, "/spec/nodeName");
+        let nodes: &'a [Node] = self.nodes;
+        nodes
+            .iter()
+            .find(|n| n.name == name)
+            .unwrap_or_else(|| panic!("{}: on an unknown node {name:?}", pod["metadata"]["name"]))
+    }
+
+    /// The set's pods (those it controls), by ordinal.
+    fn pods(&self) -> BTreeMap<i64, Value> {
+        let prefix = format!("{}-", self.set_name);
+        self.ns
+            .list("pods")
+            .into_iter()
+            .filter(|p| {
+                p["metadata"]["ownerReferences"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|o| o["kind"] == "StatefulSet" && o["name"] == self.set_name.as_str())
+            })
+            .filter_map(|p| {
+                let ordinal = str_of(&p, "/metadata/name")
+                    .strip_prefix(&prefix)?
+                    .parse()
+                    .ok()?;
+                Some((ordinal, p))
+            })
+            .collect()
+    }
+
+    /// Pod I once the scheduler has given it a node.
+    #[track_caller]
+    fn scheduled(&self, i: i64) -> Value {
+        eventually(
+            60,
+            &format!("{} created and scheduled", self.pod_name(i)),
+            || {
+                self.pods()
+                    .remove(&i)
+                    .filter(|p| p["spec"]["nodeName"].is_string())
+            },
+        )
+    }
+
+    /// Marks pod I Running and Ready, or Running and not Ready.
+    fn set_ready(&self, i: i64, ready: bool) {
+        let pod = &self.pods()[&i];
+        set_ready(&self.ns, pod, &self.ip(i), self.node_of(pod), ready);
+    }
+
+    fn claim_templates(&self) -> Vec<&'a Value> {
+        let set: &'a Value = self.set;
+        set["spec"]["volumeClaimTemplates"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// Pod I's claims, one per template and as it asks, each Bound by the PV controller:
+    /// "claim -> volume".
+    #[track_caller]
+    fn claims_bound(&self, i: i64) -> Vec<String> {
+        self.claim_templates()
+            .iter()
+            .map(|t| {
+                let claim = format!("{}-{}", str_of(t, "/metadata/name"), self.pod_name(i));
+                let c = eventually(60, &format!("claim {claim} created and Bound"), || {
+                    self.ns
+                        .find("pvc", &claim)
+                        .filter(|c| c["status"]["phase"] == "Bound")
+                });
+                for field in ["/spec/accessModes", "/spec/resources/requests/storage"] {
+                    assert_eq!(c.pointer(field), t.pointer(field), "{claim}: {field}");
+                }
+                format!("{claim} -> {}", str_of(&c, "/spec/volumeName"))
+            })
+            .collect()
+    }
+
+    /// Step 1: Pod 0 and its claims. With OrderedReady, no pod 1 while pod 0 is not Ready; with
+    /// Parallel, every pod at once.
+    fn first_pods(&mut self) {
+        let set = self.set;
+        let policy = set["spec"]["podManagementPolicy"]
+            .as_str()
+            .unwrap_or("OrderedReady");
+        let names: Vec<&str> = self
+            .claim_templates()
+            .iter()
+            .map(|t| str_of(t, "/metadata/name"))
+            .collect();
+        self.report.note(format!(
+            "StatefulSet {}: {} replicas, podManagementPolicy {policy}, claim templates [{}]; applied {:.1} s ago",
+            self.set_name,
+            self.replicas,
+            names.join(", "),
+            self.applied.elapsed().as_secs_f64()
+        ));
+        let pod0 = eventually(60, &format!("{} created", self.pod_name(0)), || {
+            self.pods().remove(&0)
+        });
+        assert!(!is_ready(&pod0), "{} Ready, unmarked", self.pod_name(0));
+        let claims = self.claims_bound(0);
+        self.report.note(format!(
+            "{} created, claims: {}",
+            self.pod_name(0),
+            claims.join(", ")
+        ));
+        if policy == "OrderedReady" {
+            self.scheduled(0);
+            let watch = Instant::now();
+            while watch.elapsed() < ORDERED_WATCH {
+                let pods = self.pods();
+                assert_eq!(
+                    pods.keys().copied().collect::<Vec<_>>(),
+                    vec![0],
+                    "OrderedReady: only pod 0 while it is not Ready"
+                );
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            self.report.note(format!(
+                "OrderedReady: {} scheduled, not Ready; no {} within {} s",
+                self.pod_name(0),
+                self.pod_name(1),
+                ORDERED_WATCH.as_secs()
+            ));
+        } else {
+            let all = eventually(30, "every pod created (Parallel)", || {
+                let pods = self.pods();
+                (pods.len() as i64 == self.replicas).then_some(pods)
+            });
+            assert!(all.values().all(|p| !is_ready(p)), "a pod Ready, unmarked");
+            self.report.note(format!(
+                "Parallel: all {} pods created at once, none Ready",
+                self.replicas
+            ));
+        }
+    }
+
+    /// Step 2: Each pod scheduled, then marked Running and Ready (with OrderedReady, that is what
+    /// brings the next one), on nodes as the placement rules ask.
+    fn scheduled_and_ready(&mut self, rules: &Placement) {
+        let mut placed: Vec<(String, String)> = Vec::new();
+        for i in 0..self.replicas {
+            let pod = self.scheduled(i);
+            let claims = self.claims_bound(i);
+            let node = self.node_of(&pod);
+            self.set_ready(i, true);
+            self.report.note(format!(
+                "{} scheduled on {} ({}), claims {}; marked Ready",
+                self.pod_name(i),
+                node.name,
+                node.zone,
+                claims.join(", ")
+            ));
+            placed.push((node.name.clone(), node.zone.clone()));
+        }
+        eventually(
+            30,
+            &format!("{}: readyReplicas {}", self.set_name, self.replicas),
+            || {
+                (self.ns.find("statefulset", &self.set_name)?["status"]["readyReplicas"]
+                    == self.replicas)
+                    .then_some(())
+            },
+        );
+        let distinct = |zones: bool| {
+            placed
+                .iter()
+                .map(|(n, z)| if zones { z } else { n })
+                .collect::<BTreeSet<_>>()
+                .len()
+        };
+        let spread = format!(
+            "{} pods on {} nodes, {} zones; the output asks for: {}",
+            self.replicas,
+            distinct(false),
+            distinct(true),
+            rules.described.join(", ")
+        );
+        // One node per zone here: pods on distinct nodes are in distinct zones. Soft rules
+        // (preferred anti-affinity, ScheduleAnyway spreads) are reported, not asserted.
+        if rules.one_per_domain.contains(HOSTNAME) || rules.one_per_domain.contains(ZONE) {
+            assert_eq!(distinct(false), self.replicas as usize, "{spread}");
+            assert_eq!(distinct(true), self.replicas as usize, "{spread}");
+        }
+        self.report.note(spread);
+    }
+
+    /// Step 3: EndpointSlices with pod 1 not Ready: published as ready (not serving) for the Services
+    /// with publishNotReadyAddresses (the headless one), as not ready for the others. The
+    /// disruption controller stops counting it.
+    fn endpoint_slices(&mut self) {
+        let down = 1;
+        self.set_ready(down, false);
+        let pods = self.pods();
+        let services = self.objects("Service");
+        // Service -> pod -> (ready, serving).
+        type Published = BTreeMap<String, BTreeMap<String, (bool, bool)>>;
+        let mut expected = Published::new();
+        for svc in &services {
+            let publish = svc["spec"]["publishNotReadyAddresses"] == true;
+            let endpoints = pods
+                .iter()
+                .filter(|(_, p)| selects(&svc["spec"]["selector"], &p["metadata"]["labels"]))
+                .map(|(i, _)| {
+                    let serving = *i != down;
+                    (self.pod_name(*i), (serving || publish, serving))
+                })
+                .collect();
+            expected.insert(str_of(svc, "/metadata/name").to_owned(), endpoints);
+        }
+        let published = || {
+            let mut found: Published = expected
+                .keys()
+                .map(|s| (s.clone(), BTreeMap::new()))
+                .collect();
+            for slice in self.ns.list("endpointslices") {
+                let service = str_of(&slice, "/metadata/labels/kubernetes.io~1service-name");
+                let Some(endpoints) = found.get_mut(service) else {
+                    continue;
+                };
+                for e in slice["endpoints"].as_array().into_iter().flatten() {
+                    endpoints.insert(
+                        str_of(e, "/targetRef/name").to_owned(),
+                        (
+                            e["conditions"]["ready"] == true,
+                            e["conditions"]["serving"] == true,
+                        ),
+                    );
+                }
+            }
+            found
+        };
+        eventually(
+            30,
+            &format!(
+                "EndpointSlices with {} not Ready: {expected:?}",
+                self.pod_name(down)
+            ),
+            || (published() == expected).then_some(()),
+        );
+        for svc in &services {
+            let name = str_of(svc, "/metadata/name");
+            self.report.note(format!(
+                "{} not Ready -> Service {name}{}: {}",
+                self.pod_name(down),
+                if svc["spec"]["publishNotReadyAddresses"] == true {
+                    " (publishNotReadyAddresses)"
+                } else {
+                    ""
+                },
+                expected[name]
+                    .iter()
+                    .map(|(pod, (ready, serving))| format!("{pod} ready={ready} serving={serving}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        for pdb in self.objects("PodDisruptionBudget") {
+            let status = pdb_settles(&self.ns, pdb, self.replicas, self.replicas - 1);
+            self.report.note(format!(
+                "PDB {} with {} not Ready: disruptionsAllowed {}",
+                str_of(pdb, "/metadata/name"),
+                self.pod_name(down),
+                status["disruptionsAllowed"]
+            ));
+        }
+        self.set_ready(down, true);
+    }
+
+    /// Step 4: The PDB with every pod Ready: as its spec says, and at least one disruption.
+    fn disruption_budget(&mut self) {
+        for pdb in self.objects("PodDisruptionBudget") {
+            let status = pdb_settles(&self.ns, pdb, self.replicas, self.replicas);
+            self.report.note(format!(
+                "PDB {} ({}): expectedPods {}, currentHealthy {}, desiredHealthy {}, disruptionsAllowed {}",
+                str_of(pdb, "/metadata/name"),
+                ["minAvailable", "maxUnavailable"]
+                    .iter()
+                    .filter_map(|k| pdb["spec"].get(*k).map(|v| format!("{k} {v}")))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                status["expectedPods"],
+                status["currentHealthy"],
+                status["desiredHealthy"],
+                status["disruptionsAllowed"]
+            ));
+            assert!(
+                status["disruptionsAllowed"].as_i64() >= Some(1),
+                "PDB {} allows no disruption with every pod Ready: {status}",
+                str_of(pdb, "/metadata/name")
+            );
+        }
+    }
+
+    fn scale(&self, replicas: i64) {
+        self.ns
+            .kubectl(
+                &[
+                    "scale",
+                    "statefulset",
+                    &self.set_name,
+                    &format!("--replicas={replicas}"),
+                ],
+                None,
+            )
+            .expect_ok();
+    }
+
+    /// Step 5: One replica more than there are nodes: what the scheduler does with it, what the PDB
+    /// then allows; and back, with the claims kept or deleted as the retention policy says.
+    fn more_replicas_than_nodes(&mut self, rules: &Placement) {
+        let more = self.nodes.len() as i64 + 1;
+        self.scale(more);
+        let extra = self.replicas..more;
+        for i in extra.clone() {
+            let name = self.pod_name(i);
+            if rules.anti_required.contains(HOSTNAME) || rules.anti_required.contains(ZONE) {
+                // The scheduler may see the pod before the PV controller binds its claim
+                // ("pod has unbound immediate PersistentVolumeClaims"): the verdict that counts
+                // is the one after.
+                let claims = self.claims_bound(i);
+                let message = eventually(
+                    60,
+                    &format!("{name}: PodScheduled=False, its claims bound"),
+                    || {
+                        let pod = self.pods().remove(&i)?;
+                        let c = condition(&pod, "PodScheduled")?;
+                        let message = str_of(c, "/message");
+                        (c["status"] == "False" && !message.contains("unbound immediate")).then(
+                            || {
+                                assert_eq!(c["reason"], "Unschedulable", "{name}: {c}");
+                                message.to_owned()
+                            },
+                        )
+                    },
+                );
+                assert!(
+                    message.contains("anti-affinity"),
+                    "{name} unschedulable, but not for the anti-affinity: {message}"
+                );
+                // Asserted on the condition: the scheduler's events (events.k8s.io, one series
+                // per pod and reason) may still carry an earlier note for the same pod, "pod has
+                // unbound immediate PersistentVolumeClaims", from before its claim was bound.
+                let events: Vec<String> = self
+                    .ns
+                    .list("events")
+                    .iter()
+                    .filter(|e| e["involvedObject"]["name"] == name.as_str())
+                    .filter(|e| e["reason"] == "FailedScheduling")
+                    .map(|e| str_of(e, "/message").to_owned())
+                    .collect();
+                self.report.note(format!(
+                    "scaled to {more} on {} nodes: {name} created, claims {}, Pending: PodScheduled=False Unschedulable: \"{message}\"; FailedScheduling events: {events:?}",
+                    self.nodes.len(),
+                    claims.join(", ")
+                ));
+            } else {
+                let pod = self.scheduled(i);
+                self.report.note(format!(
+                    "scaled to {more} on {} nodes: {name} scheduled anyway, on {} (no required anti-affinity)",
+                    self.nodes.len(),
+                    self.node_of(&pod).name
+                ));
+            }
+        }
+        for pdb in self.objects("PodDisruptionBudget") {
+            let status = pdb_settles(&self.ns, pdb, more, self.replicas);
+            self.report.note(format!(
+                "PDB {} with {more} replicas, {} Ready: disruptionsAllowed {}",
+                str_of(pdb, "/metadata/name"),
+                self.replicas,
+                status["disruptionsAllowed"]
+            ));
+        }
+
+        self.scale(self.replicas);
+        eventually(60, &format!("back to {} pods", self.replicas), || {
+            let pods = self.pods();
+            for (i, pod) in pods.range(self.replicas..) {
+                // A scheduled pod is deleted gracefully, and no kubelet confirms it: force it,
+                // as the kubelet would have.
+                if pod["metadata"]["deletionTimestamp"].is_string() {
+                    let name = self.pod_name(*i);
+                    let force = ["delete", "pod", &name, "--grace-period=0", "--force"];
+                    self.ns.kubectl(&force, None);
+                }
+            }
+            (pods.len() as i64 == self.replicas).then_some(())
+        });
+        let retain = self.set["spec"]["persistentVolumeClaimRetentionPolicy"]["whenScaled"]
+            .as_str()
+            .unwrap_or("Retain");
+        for t in self.claim_templates() {
+            for i in extra.clone() {
+                let claim = format!("{}-{}", str_of(t, "/metadata/name"), self.pod_name(i));
+                if retain == "Retain" {
+                    assert!(self.ns.find("pvc", &claim).is_some(), "{claim} retained");
+                } else {
+                    eventually(60, &format!("{claim} deleted"), || {
+                        self.ns.find("pvc", &claim).is_none().then_some(())
+                    });
+                }
+                self.report.note(format!(
+                    "scaled back to {}: claim {claim} {} (whenScaled: {retain})",
+                    self.replicas,
+                    if retain == "Retain" {
+                        "kept"
+                    } else {
+                        "deleted"
+                    }
+                ));
+            }
+        }
+    }
+
+    /// Asks the eviction API to evict pod I.
+    fn evict(&self, i: i64) -> Kubectl {
+        let name = self.pod_name(i);
+        let body = json!({
+            "apiVersion": "policy/v1",
+            "kind": "Eviction",
+            "metadata": {"name": name, "namespace": self.ns.name},
+        });
+        let path = format!("/api/v1/namespaces/{}/pods/{name}/eviction", self.ns.name);
+        self.ns.kubectl(
+            &["create", "--raw", &path, "-f", "-"],
+            Some(&body.to_string()),
+        )
+    }
+
+    /// Step 6: Evictions: as many as the PDB allows are accepted, the next one is refused.
+    fn evictions(&mut self) {
+        for pdb in self.objects("PodDisruptionBudget") {
+            let status = pdb_settles(&self.ns, pdb, self.replicas, self.replicas);
+            let allowed = status["disruptionsAllowed"].as_i64().expect("a number");
+            for i in 0..allowed {
+                let out = self.evict(i);
+                assert!(
+                    out.ok && out.stdout.contains("\"Success\""),
+                    "eviction {} of {allowed} refused: {}{}",
+                    i + 1,
+                    out.stderr,
+                    out.stdout
+                );
+                let name = self.pod_name(i);
+                let pod = self.ns.find("pod", &name).expect("the evicted pod");
+                assert!(
+                    pod["metadata"]["deletionTimestamp"].is_string(),
+                    "{name} evicted, not terminating"
+                );
+                self.report.note(format!(
+                    "eviction of {name} accepted (it stays Terminating: no kubelet)"
+                ));
+            }
+            let out = self.evict(allowed);
+            assert!(
+                !out.ok
+                    && out.stderr.contains("TooManyRequests")
+                    && out.stderr.contains("disruption budget"),
+                "eviction {} after {allowed} allowed: {}{}",
+                allowed + 1,
+                out.stderr,
+                out.stdout
+            );
+            self.report.note(format!(
+                "eviction of {} refused: {}",
+                self.pod_name(allowed),
+                out.stderr.trim()
+            ));
+        }
+    }
+
+    /// Step 7: The CronJob controller runs a Job, owned by the CronJob, at the first minute boundary
+    /// after the apply.
+    fn cron_jobs(&mut self) {
+        for cron in self.objects("CronJob") {
+            let name = str_of(cron, "/metadata/name");
+            let left = CRON_DEADLINE.saturating_sub(self.applied.elapsed());
+            let job = eventually(
+                left.as_secs().max(1),
+                &format!(
+                    "a Job of CronJob {name} within {} s of the apply",
+                    CRON_DEADLINE.as_secs()
+                ),
+                || {
+                    self.ns.list("jobs").into_iter().find(|j| {
+                        j["metadata"]["ownerReferences"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|o| {
+                                o["kind"] == "CronJob"
+                                    && o["name"] == name
+                                    && o["controller"] == true
+                            })
+                    })
+                },
+            );
+            self.report.note(format!(
+                "CronJob {name} ({}): Job {} created at {}, owned by the CronJob (seen {:.0} s after the apply)",
+                str_of(cron, "/spec/schedule"),
+                str_of(&job, "/metadata/name"),
+                str_of(&job, "/metadata/creationTimestamp"),
+                self.applied.elapsed().as_secs_f64()
+            ));
+        }
+    }
+}
+
 /// The test of one database; each database has its own `#[test]`, below.
 fn controllers_act_on(db: &str) {
     let Some(cp) = control_plane::shared() else {
@@ -386,516 +947,45 @@ fn controllers_act_on(db: &str) {
     let staged = &staged(cp)[db];
     let applied = match &staged.applied {
         Ok(at) => *at,
-        Err(why) => panic!("sts-gen {}: not applied: {why}", staged.args.join(" ")),
+        Err(why) => panic!("sts-gen {}: not applied: {why}", shell(&staged.args)),
     };
-    let ns = Namespace {
-        cp,
-        name: &staged.namespace,
-    };
-    let mut report = Report {
-        title: format!(
-            "{db}: `sts-gen {}` in {} (Pod Security {})",
-            staged.args.join(" "),
-            staged.namespace,
-            staged.level
-        ),
-        start: Instant::now(),
-        lines: Vec::new(),
-    };
-    let of_kind = |kind: &str| -> Vec<&Value> {
-        staged
-            .objects
-            .iter()
-            .filter(|o| o["kind"] == kind)
-            .collect()
-    };
-    let set = of_kind("StatefulSet")
-        .into_iter()
-        .next()
-        .expect("a StatefulSet");
-    let set_name = str_of(set, "/metadata/name").to_owned();
-    let replicas = set["spec"]["replicas"].as_i64().unwrap_or(1);
-    assert!(replicas >= 2, "{set_name}: {replicas} replicas");
-    let policy = set["spec"]["podManagementPolicy"]
-        .as_str()
-        .unwrap_or("OrderedReady");
-    let ordered = policy == "OrderedReady";
-    let templates: Vec<&Value> = set["spec"]["volumeClaimTemplates"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .collect();
-    let template_names: Vec<&str> = templates
+    let set = staged
+        .objects
         .iter()
-        .map(|t| str_of(t, "/metadata/name"))
-        .collect();
-    let pod_name = |i: i64| format!("{set_name}-{i}");
-    let ip = |i: i64| format!("10.244.{}.{}", staged.subnet, 10 + i);
-    let node_of = |pod: &Value| -> &Node {
-        let name = str_of(pod, "/spec/nodeName");
-        nodes
-            .iter()
-            .find(|n| n.name == name)
-            .unwrap_or_else(|| panic!("{}: on an unknown node {name:?}", pod["metadata"]["name"]))
-    };
-    // The set's pods (those it controls), by ordinal.
-    let set_pods = || -> BTreeMap<i64, Value> {
-        ns.list("pods")
-            .into_iter()
-            .filter(|p| {
-                p["metadata"]["ownerReferences"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|o| o["kind"] == "StatefulSet" && o["name"] == set_name.as_str())
-            })
-            .filter_map(|p| {
-                let ordinal = str_of(&p, "/metadata/name")
-                    .strip_prefix(&format!("{set_name}-"))?
-                    .parse()
-                    .ok()?;
-                Some((ordinal, p))
-            })
-            .collect()
-    };
-    // Pod I's claims, one per template, as the template asks, each Bound by the PV controller:
-    // "claim -> volume".
-    let claims_bound = |i: i64| -> Vec<String> {
-        templates
-            .iter()
-            .map(|t| {
-                let claim = format!("{}-{set_name}-{i}", str_of(t, "/metadata/name"));
-                let c = eventually(60, &format!("claim {claim} created and Bound"), || {
-                    ns.find("pvc", &claim)
-                        .filter(|c| c["status"]["phase"] == "Bound")
-                });
-                for field in ["/spec/accessModes", "/spec/resources/requests/storage"] {
-                    assert_eq!(c.pointer(field), t.pointer(field), "{claim}: {field}");
-                }
-                format!("{claim} -> {}", str_of(&c, "/spec/volumeName"))
-            })
-            .collect()
-    };
-    report.note(format!(
-        "StatefulSet {set_name}: {replicas} replicas, podManagementPolicy {policy}, claim templates [{}]; applied {:.1} s ago",
-        template_names.join(", "),
-        applied.elapsed().as_secs_f64()
-    ));
-
-    // 1. Pod 0 and its claims; with OrderedReady, no pod 1 while pod 0 is not Ready.
-    let pod0 = eventually(60, &format!("{} created", pod_name(0)), || {
-        set_pods().remove(&0)
-    });
-    report.note(format!(
-        "{} created, claims: {}",
-        pod_name(0),
-        claims_bound(0).join(", ")
-    ));
-    assert!(!is_ready(&pod0));
-    if ordered {
-        eventually(60, &format!("{} scheduled", pod_name(0)), || {
-            set_pods()
-                .remove(&0)
-                .filter(|p| p["spec"]["nodeName"].is_string())
-        });
-        let watch = Instant::now();
-        while watch.elapsed() < ORDERED_WATCH {
-            let pods = set_pods();
-            assert_eq!(
-                pods.keys().copied().collect::<Vec<_>>(),
-                vec![0],
-                "OrderedReady: only pod 0 while it is not Ready"
-            );
-            std::thread::sleep(Duration::from_millis(250));
-        }
-        report.note(format!(
-            "OrderedReady: {} scheduled, not Ready; no {} within {} s",
-            pod_name(0),
-            pod_name(1),
-            ORDERED_WATCH.as_secs()
-        ));
-    } else {
-        let all = eventually(
-            30,
-            &format!("all {replicas} pods created (Parallel)"),
-            || {
-                let pods = set_pods();
-                (pods.len() as i64 == replicas).then_some(pods)
-            },
-        );
-        assert!(
-            all.values().all(|p| !is_ready(p)),
-            "no pod is Ready yet, none was marked"
-        );
-        report.note(format!(
-            "Parallel: all {replicas} pods created at once, none Ready"
-        ));
-    }
-
-    // 2. Each pod scheduled, then marked Running and Ready; with OrderedReady, that is what
-    // brings the next one.
-    let mut placed: Vec<(String, String)> = Vec::new();
-    for i in 0..replicas {
-        let pod = eventually(
-            60,
-            &format!("{} created and scheduled", pod_name(i)),
-            || {
-                set_pods()
-                    .remove(&i)
-                    .filter(|p| p["spec"]["nodeName"].is_string())
-            },
-        );
-        let claims = claims_bound(i);
-        let node = node_of(&pod);
-        set_ready(&ns, &pod, &ip(i), node, true);
-        report.note(format!(
-            "{} scheduled on {} ({}), claims {}; marked Ready",
-            pod_name(i),
-            node.name,
-            node.zone,
-            claims.join(", ")
-        ));
-        placed.push((node.name.clone(), node.zone.clone()));
-    }
-    eventually(30, &format!("{set_name}: readyReplicas {replicas}"), || {
-        (ns.find("statefulset", &set_name)?["status"]["readyReplicas"] == replicas).then_some(())
-    });
-    let rules = placement(&set["spec"]["template"]);
-    let distinct = |zones: bool| {
-        placed
-            .iter()
-            .map(|(n, z)| if zones { z } else { n })
-            .collect::<BTreeSet<_>>()
-            .len()
-    };
-    let spread = format!(
-        "{} pods on {} nodes, {} zones; the output asks for: {}",
+        .find(|o| o["kind"] == "StatefulSet")
+        .expect("a StatefulSet");
+    let replicas = set["spec"]["replicas"].as_i64().unwrap_or(1);
+    assert!(replicas >= 2, "{replicas} replicas");
+    let mut case = Case {
+        ns: Namespace {
+            cp,
+            name: &staged.namespace,
+        },
+        nodes,
+        staged,
+        applied,
+        set,
+        set_name: str_of(set, "/metadata/name").to_owned(),
         replicas,
-        distinct(false),
-        distinct(true),
-        rules.described.join(", ")
-    );
-    // One node per zone here: pods on distinct nodes are in distinct zones. Soft rules (preferred
-    // anti-affinity, ScheduleAnyway spreads) are reported, not asserted.
-    if rules.one_per_domain.contains(HOSTNAME) || rules.one_per_domain.contains(ZONE) {
-        assert_eq!(distinct(false), replicas as usize, "{spread}");
-        assert_eq!(distinct(true), replicas as usize, "{spread}");
-    }
-    report.note(spread);
-
-    // 3. EndpointSlices with one pod not Ready: published as ready (not serving) by the headless
-    // Service (publishNotReadyAddresses), as not ready by the others.
-    let down = 1;
-    let pods = set_pods();
-    set_ready(&ns, &pods[&down], &ip(down), node_of(&pods[&down]), false);
-    let services = of_kind("Service");
-    let mut expected: BTreeMap<String, BTreeMap<String, (bool, bool)>> = BTreeMap::new();
-    for svc in &services {
-        let publish = svc["spec"]["publishNotReadyAddresses"] == true;
-        let endpoints = pods
-            .iter()
-            .filter(|(_, p)| selects(&svc["spec"]["selector"], &p["metadata"]["labels"]))
-            .map(|(i, _)| {
-                let serving = *i != down;
-                (pod_name(*i), (serving || publish, serving))
-            })
-            .collect();
-        expected.insert(str_of(svc, "/metadata/name").to_owned(), endpoints);
-    }
-    let published = |services: &BTreeMap<String, BTreeMap<String, (bool, bool)>>| {
-        let mut found: BTreeMap<String, BTreeMap<String, (bool, bool)>> = services
-            .keys()
-            .map(|s| (s.clone(), BTreeMap::new()))
-            .collect();
-        for slice in ns.list("endpointslices") {
-            let service = str_of(&slice, "/metadata/labels/kubernetes.io~1service-name");
-            let Some(endpoints) = found.get_mut(service) else {
-                continue;
-            };
-            for e in slice["endpoints"].as_array().into_iter().flatten() {
-                endpoints.insert(
-                    str_of(e, "/targetRef/name").to_owned(),
-                    (
-                        e["conditions"]["ready"] == true,
-                        e["conditions"]["serving"] == true,
-                    ),
-                );
-            }
-        }
-        found
-    };
-    eventually(
-        30,
-        &format!(
-            "EndpointSlices with {} not Ready: {expected:?}",
-            pod_name(down)
-        ),
-        || (published(&expected) == expected).then_some(()),
-    );
-    for svc in &services {
-        let name = str_of(svc, "/metadata/name");
-        let endpoints = &expected[name];
-        report.note(format!(
-            "{} not Ready -> Service {name}{}: {}",
-            pod_name(down),
-            if svc["spec"]["publishNotReadyAddresses"] == true {
-                " (publishNotReadyAddresses)"
-            } else {
-                ""
-            },
-            endpoints
-                .iter()
-                .map(|(pod, (ready, serving))| format!("{pod} ready={ready} serving={serving}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    // The disruption controller counts Ready pods only.
-    let pdbs = of_kind("PodDisruptionBudget");
-    for pdb in &pdbs {
-        let status = pdb_settles(&ns, pdb, replicas, replicas - 1);
-        report.note(format!(
-            "PDB {} with {} not Ready: disruptionsAllowed {}",
-            str_of(pdb, "/metadata/name"),
-            pod_name(down),
-            status["disruptionsAllowed"]
-        ));
-    }
-    let pods = set_pods();
-    set_ready(&ns, &pods[&down], &ip(down), node_of(&pods[&down]), true);
-
-    // 4. The PDB with every pod Ready: it must allow at least one disruption.
-    for pdb in &pdbs {
-        let status = pdb_settles(&ns, pdb, replicas, replicas);
-        report.note(format!(
-            "PDB {} ({}): expectedPods {}, currentHealthy {}, desiredHealthy {}, disruptionsAllowed {}",
-            str_of(pdb, "/metadata/name"),
-            ["minAvailable", "maxUnavailable"]
-                .iter()
-                .filter_map(|k| pdb["spec"].get(*k).map(|v| format!("{k} {v}")))
-                .collect::<Vec<_>>()
-                .join(", "),
-            status["expectedPods"],
-            status["currentHealthy"],
-            status["desiredHealthy"],
-            status["disruptionsAllowed"]
-        ));
-        assert!(
-            status["disruptionsAllowed"].as_i64() >= Some(1),
-            "PDB {} allows no disruption with every pod Ready: {status}",
-            str_of(pdb, "/metadata/name")
-        );
-    }
-
-    // 5. More replicas than nodes: what the scheduler does with the pods beyond the third.
-    let more = nodes.len() as i64 + 1;
-    ns.kubectl(
-        &[
-            "scale",
-            "statefulset",
-            &set_name,
-            &format!("--replicas={more}"),
-        ],
-        None,
-    )
-    .expect_ok();
-    let extra = replicas..more;
-    for i in extra.clone() {
-        let name = pod_name(i);
-        if rules.anti_required.contains(HOSTNAME) || rules.anti_required.contains(ZONE) {
-            let message = eventually(60, &format!("{name}: PodScheduled=False"), || {
-                let pod = set_pods().remove(&i)?;
-                let c = condition(&pod, "PodScheduled")?;
-                (c["status"] == "False").then(|| {
-                    assert_eq!(c["reason"], "Unschedulable", "{name}: {c}");
-                    str_of(c, "/message").to_owned()
-                })
-            });
-            assert!(
-                message.contains("anti-affinity"),
-                "{name} unschedulable, but not for the anti-affinity: {message}"
-            );
-            // Asserted on the condition: the scheduler's events (events.k8s.io, one series per
-            // pod and reason) may still carry an earlier note for the same pod, "pod has unbound
-            // immediate PersistentVolumeClaims", from before the PV controller bound its claim.
-            let events: Vec<String> = ns
-                .list("events")
-                .iter()
-                .filter(|e| e["involvedObject"]["name"] == name.as_str())
-                .filter(|e| e["reason"] == "FailedScheduling")
-                .map(|e| str_of(e, "/message").to_owned())
-                .collect();
-            report.note(format!(
-                "scaled to {more} on {} nodes: {name} Pending, PodScheduled=False Unschedulable: \"{message}\"; FailedScheduling events: {events:?}",
-                nodes.len()
-            ));
-        } else {
-            let pod = eventually(60, &format!("{name} scheduled anyway"), || {
-                set_pods()
-                    .remove(&i)
-                    .filter(|p| p["spec"]["nodeName"].is_string())
-            });
-            report.note(format!(
-                "scaled to {more} on {} nodes: {name} scheduled anyway, on {} (no required anti-affinity)",
-                nodes.len(),
-                node_of(&pod).name
-            ));
-        }
-    }
-    for pdb in &pdbs {
-        let status = pdb_settles(&ns, pdb, more, replicas);
-        report.note(format!(
-            "PDB {} with {more} replicas, {replicas} Ready: disruptionsAllowed {}",
-            str_of(pdb, "/metadata/name"),
-            status["disruptionsAllowed"]
-        ));
-    }
-    ns.kubectl(
-        &[
-            "scale",
-            "statefulset",
-            &set_name,
-            &format!("--replicas={replicas}"),
-        ],
-        None,
-    )
-    .expect_ok();
-    eventually(60, &format!("back to {replicas} pods"), || {
-        let pods = set_pods();
-        for (i, pod) in pods.range(replicas..) {
-            // A scheduled pod is deleted gracefully, and no kubelet confirms it: force it,
-            // as the kubelet would have.
-            if pod["metadata"]["deletionTimestamp"].is_string() {
-                ns.kubectl(
-                    &[
-                        "delete",
-                        "pod",
-                        &pod_name(*i),
-                        "--grace-period=0",
-                        "--force",
-                    ],
-                    None,
-                );
-            }
-        }
-        (pods.len() as i64 == replicas).then_some(())
-    });
-    let retain = set["spec"]["persistentVolumeClaimRetentionPolicy"]["whenScaled"]
-        .as_str()
-        .unwrap_or("Retain");
-    for t in &template_names {
-        for i in extra.clone() {
-            let claim = format!("{t}-{set_name}-{i}");
-            if retain == "Retain" {
-                assert!(ns.find("pvc", &claim).is_some(), "{claim} retained");
-            } else {
-                eventually(60, &format!("{claim} deleted"), || {
-                    ns.find("pvc", &claim).is_none().then_some(())
-                });
-            }
-            report.note(format!(
-                "scaled back to {replicas}: claim {claim} {} (whenScaled: {retain})",
-                if retain == "Retain" {
-                    "kept"
-                } else {
-                    "deleted"
-                }
-            ));
-        }
-    }
-
-    // 6. Evictions: as many as the PDB allows are accepted, the next one refused.
-    for pdb in &pdbs {
-        let status = pdb_settles(&ns, pdb, replicas, replicas);
-        let allowed = status["disruptionsAllowed"].as_i64().expect("a number");
-        let evict = |i: i64| {
-            let body = json!({
-                "apiVersion": "policy/v1",
-                "kind": "Eviction",
-                "metadata": {"name": pod_name(i), "namespace": ns.name},
-            });
-            ns.kubectl(
-                &[
-                    "create",
-                    "--raw",
-                    &format!(
-                        "/api/v1/namespaces/{}/pods/{}/eviction",
-                        ns.name,
-                        pod_name(i)
-                    ),
-                    "-f",
-                    "-",
-                ],
-                Some(&body.to_string()),
-            )
-        };
-        for i in 0..allowed {
-            let out = evict(i);
-            assert!(
-                out.ok && out.stdout.contains("\"Success\""),
-                "eviction {} of {allowed} refused: {}{}",
-                i + 1,
-                out.stderr,
-                out.stdout
-            );
-            let pod = ns.find("pod", &pod_name(i)).expect("the evicted pod");
-            assert!(
-                pod["metadata"]["deletionTimestamp"].is_string(),
-                "{} evicted: terminating",
-                pod_name(i)
-            );
-            report.note(format!(
-                "eviction of {} accepted (it stays Terminating: no kubelet)",
-                pod_name(i)
-            ));
-        }
-        let out = evict(allowed);
-        assert!(
-            !out.ok
-                && out.stderr.contains("TooManyRequests")
-                && out.stderr.contains("disruption budget"),
-            "eviction {} after {allowed} allowed: {}{}",
-            allowed + 1,
-            out.stderr,
-            out.stdout
-        );
-        report.note(format!(
-            "eviction of {} refused: {}",
-            pod_name(allowed),
-            out.stderr.trim()
-        ));
-    }
-
-    // 7. The CronJob controller runs a Job, owned by the CronJob, at the first minute boundary.
-    for cron in of_kind("CronJob") {
-        let name = str_of(cron, "/metadata/name");
-        let left = CRON_DEADLINE.saturating_sub(applied.elapsed());
-        let job = eventually(
-            left.as_secs().max(1),
-            &format!(
-                "a Job of CronJob {name} within {} s of the apply",
-                CRON_DEADLINE.as_secs()
+        report: Report {
+            title: format!(
+                "{db}: `sts-gen {}` in {} (Pod Security {})",
+                shell(&staged.args),
+                staged.namespace,
+                staged.level
             ),
-            || {
-                ns.list("jobs").into_iter().find(|j| {
-                    j["metadata"]["ownerReferences"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .any(|o| {
-                            o["kind"] == "CronJob" && o["name"] == name && o["controller"] == true
-                        })
-                })
-            },
-        );
-        let job_name = str_of(&job, "/metadata/name");
-        let created = str_of(&job, "/metadata/creationTimestamp");
-        report.note(format!(
-            "CronJob {name} ({}): Job {job_name} created at {created}, owned by the CronJob (seen {:.0} s after the apply)",
-            str_of(cron, "/spec/schedule"),
-            applied.elapsed().as_secs_f64()
-        ));
-    }
+            start: Instant::now(),
+            lines: Vec::new(),
+        },
+    };
+    let rules = placement(&set["spec"]["template"]);
+    case.first_pods();
+    case.scheduled_and_ready(&rules);
+    case.endpoint_slices();
+    case.disruption_budget();
+    case.more_replicas_than_nodes(&rules);
+    case.evictions();
+    case.cron_jobs();
 }
 
 #[test]
