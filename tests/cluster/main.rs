@@ -3,6 +3,10 @@
 //! kubectl of the same release. scripts/control-plane builds both once per machine; without Go, or
 //! when the build or the start fails, every test fails with the reason, unless
 //! STS_GEN_CLUSTER=skip is set on purpose.
+//!
+//! admission.rs: every output through admission (server-side dry-run). nodes.rs: three Nodes and
+//! a pool of PersistentVolumes, as no kubelet registers any. controllers.rs: each database's prod
+//! output applied for real, and what the controllers and the scheduler do with it.
 
 mod admission;
 mod control_plane;
