@@ -3,10 +3,18 @@
 //! kubectl of the same release. scripts/control-plane builds both once per machine; without Go, or
 //! when the build or the start fails, every test fails with the reason, unless
 //! STS_GEN_CLUSTER=skip is set on purpose.
+//!
+//! admission.rs: every output through admission (server-side dry-run). limits.rs: the edges of
+//! sts-gen's bounds, the same way. updates.rs: which one-setting changes the server accepts over
+//! a stored set (docs/update-rules.md). nodes.rs: three Nodes and a pool of PersistentVolumes, as
+//! no kubelet registers any. controllers.rs: each database's prod output applied for real, and
+//! what the controllers and the scheduler do with it.
 
 mod admission;
 mod control_plane;
+mod controllers;
 mod limits;
+mod nodes;
 mod updates;
 
 use std::path::Path;
