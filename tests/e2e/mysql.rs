@@ -12,12 +12,17 @@ use crate::scenarios::{
 
 struct Mysql;
 
+/// The image the tests' manifests name: the series of Debian's `mysql-server`, which runs.
+const TESTED_IMAGE: &str = "mysql:9.7";
+
 impl Db for Mysql {
     const KIND: &'static str = "mysql";
     const IMAGE: &'static str = "mysql:";
     /// Exercises every quoting path (option files, SQL, CLONE and CHANGE REPLICATION SOURCE);
     /// MySQL takes at most 32 characters for the replication password.
     const PASSWORD: &'static str = r#"pw'with"quotes\back slash"#;
+    /// The series the Debian root carries (the default image stays 8.4, which Debian lacks).
+    const FLAGS: &'static [&'static str] = &["--image", TESTED_IMAGE];
 
     fn seed(c: &Cluster) {
         let out = sql(
@@ -148,6 +153,12 @@ fn mysql_bootstrap_three_pods_replicates_pod0_writes() {
     let version = sql(&c, 0, "SELECT VERSION()");
     let debian = mysql_root_version().unwrap();
     assert_eq!(version, debian, "pod 0 runs the Debian root's mysqld");
+    let series = TESTED_IMAGE.trim_start_matches("mysql:");
+    assert!(
+        version.starts_with(&format!("{series}.")),
+        "the manifests name {TESTED_IMAGE}, the server is {version}: Debian's mysql-server moved on \
+         (rebuild the root, or change TESTED_IMAGE and the docs)"
+    );
     let root = mysql_root().unwrap();
     let _ = writeln!(
         std::io::stderr(),
