@@ -4,6 +4,7 @@
 //! a silent skip would hide a broken CI.
 
 mod mariadb;
+mod mysql;
 mod podsim;
 mod postgres;
 mod redis;

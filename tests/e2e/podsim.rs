@@ -6,10 +6,10 @@
 //!   (host name `<name>-<ordinal>`), and a shared `/etc/hosts` that lists the pods that exist
 //!   (the headless Service publishes not-ready addresses);
 //! - a container = `nsenter` into the pod's namespaces, then a mount namespace of its own (the
-//!   pod's `/proc`), with an overlay of
-//!   the host's root (so mount points and image shims never touch the host), the manifest's
-//!   volumes bind-mounted at their mountPaths, run as the pod's user with the manifest's command,
-//!   args and env (POD_NAME / POD_NAMESPACE from the "downward API");
+//!   pod's `/proc`), with an overlay of the host's root, or of the userland its image's profile
+//!   names (MySQL: a Debian root, see `mysql_root`), so mount points and image shims never touch
+//!   the host; the manifest's volumes bind-mounted at their mountPaths, run as the pod's user with
+//!   the manifest's command, args and env (POD_NAME / POD_NAMESPACE from the "downward API");
 //! - ConfigMaps and the Secret are materialised as directories; each volumeClaimTemplate is a
 //!   per-pod directory that survives pod restarts; emptyDirs are fresh for every pod start;
 //! - init containers run in order, their exit codes checked; the startup and readiness probes
@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -34,7 +35,11 @@ use sts_gen::k8s::Manifest;
 pub struct Profile {
     /// Matches `image` by prefix (`postgres:`).
     pub image_prefix: &'static str,
-    /// PATH inside the containers: the host's binaries for that image.
+    /// The userland the containers' root is an overlay of: `None` for the host's `/`; else a
+    /// function that returns its directory (or why there is none), for an image whose server the
+    /// host does not carry.
+    pub lower: Option<fn() -> Result<PathBuf, String>>,
+    /// PATH inside the containers: the binaries for that image.
     pub path: &'static str,
     /// The name of the image's user (the pod's runAsUser), which the host may lack; MariaDB's
     /// unix_socket login, for one, goes by the name.
@@ -43,14 +48,22 @@ pub struct Profile {
     pub dirs: &'static [&'static str],
     /// Host configuration directories hidden from the container (Debian's defaults).
     pub masked: &'static [&'static str],
-    /// The binaries that must exist for the profile to work.
+    /// The binaries that must exist for the profile to work (paths inside `lower`).
     pub needs: &'static [&'static str],
+}
+
+impl Profile {
+    /// The directory the containers' overlay is built on.
+    pub fn lower(&self) -> Result<PathBuf, String> {
+        self.lower.map_or_else(|| Ok(PathBuf::from("/")), |f| f())
+    }
 }
 
 /// The documented image → host table.
 pub const PROFILES: &[Profile] = &[
     Profile {
         image_prefix: "postgres:",
+        lower: None,
         user: "postgres",
         path: "/usr/lib/postgresql/15/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         dirs: &[],
@@ -62,6 +75,7 @@ pub const PROFILES: &[Profile] = &[
     },
     Profile {
         image_prefix: "mariadb:",
+        lower: None,
         user: "mysql",
         path: "/usr/sbin:/usr/bin:/sbin:/bin",
         dirs: &[],
@@ -78,6 +92,7 @@ pub const PROFILES: &[Profile] = &[
     },
     Profile {
         image_prefix: "redis:",
+        lower: None,
         user: "redis",
         path: "/usr/sbin:/usr/bin:/sbin:/bin",
         dirs: &[],
@@ -88,13 +103,89 @@ pub const PROFILES: &[Profile] = &[
             "/usr/bin/redis-check-rdb",
         ],
     },
+    // Debian 12 carries no MySQL: the containers run in a Debian unstable root with Debian's
+    // mysql-server and mysql-client, its own bash, coreutils and C library included, as the image
+    // is a userland of its own with MySQL in it.
+    Profile {
+        image_prefix: "mysql:",
+        lower: Some(mysql_root),
+        user: "mysql",
+        path: "/usr/sbin:/usr/bin:/sbin:/bin",
+        dirs: &[],
+        // Debian's /etc/mysql (bind-address = 127.0.0.1 among others); the image's my.cnf
+        // includes nothing the scripts need, they pass --defaults-file.
+        masked: &["/etc/mysql"],
+        needs: &[
+            "/usr/sbin/mysqld",
+            "/usr/bin/mysql",
+            "/usr/bin/mysqladmin",
+            "/usr/lib/mysql/plugin/mysql_clone.so",
+            // The harness's own needs inside the root.
+            "/usr/bin/env",
+            "/usr/bin/setpriv",
+            "/usr/bin/getent",
+        ],
+    },
+    // The S3 client of the backup and restore Jobs, whatever the database's profile.
+    Profile {
+        image_prefix: "rclone/rclone:",
+        lower: None,
+        user: "rclone",
+        path: "/usr/bin:/bin",
+        dirs: &[],
+        masked: &[],
+        needs: &["/usr/bin/rclone"],
+    },
 ];
 
+/// The Debian root with Debian's MySQL that `scripts/mysql-root` builds once per machine (cached
+/// under `${XDG_CACHE_HOME:-~/.cache}/sts-gen/mysql-root`; `scripts/install-test-deps` builds it
+/// ahead of the suite, else the first MySQL test does, which takes minutes and needs Debian's
+/// archive). The pods' uid 999 needs no access to that path: the overlay reads its lower layer
+/// with the credentials of whoever mounted it (root), and the containers see it from its top.
+pub fn mysql_root() -> Result<PathBuf, String> {
+    static ROOT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/mysql-root");
+        let out = Command::new(&script)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("{}: {e}", script.display()))?;
+        let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if !out.status.success() || path.is_empty() {
+            return Err(format!(
+                "scripts/mysql-root found no MySQL root and could not build one: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(PathBuf::from(path))
+    })
+    .clone()
+}
+
+/// The version of Debian's MySQL in the root the `mysql:` profile runs (`mysqld --version`'s
+/// `Ver`, which `SELECT VERSION()` returns): `9.7.4-2`.
+pub fn mysql_root_version() -> Result<String, String> {
+    let root = mysql_root()?;
+    let out = Command::new("chroot")
+        .arg(&root)
+        .args(["/usr/sbin/mysqld", "--version"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .skip_while(|w| *w != "Ver")
+        .nth(1)
+        .map(str::to_owned)
+        .ok_or_else(|| format!("mysqld --version in {}: {text}", root.display()))
+}
+
 pub fn profile(image: &str) -> &'static Profile {
-    PROFILES
-        .iter()
-        .find(|p| image.starts_with(p.image_prefix))
-        .unwrap_or_else(|| panic!("no host profile for image {image}"))
+    find_profile(image).unwrap_or_else(|| panic!("no host profile for image {image}"))
+}
+
+fn find_profile(image: &str) -> Option<&'static Profile> {
+    PROFILES.iter().find(|p| image.starts_with(p.image_prefix))
 }
 
 /// Whether this machine can run pods; the reason if not.
@@ -116,10 +207,13 @@ pub fn preflight(profiles: &[&Profile]) -> Result<(), String> {
         }
     }
     for p in profiles {
+        let lower = p.lower()?;
         for need in p.needs {
-            if !Path::new(need).exists() {
+            let path = lower.join(need.trim_start_matches('/'));
+            if !path.exists() {
                 return Err(format!(
-                    "{need} is missing (scripts/install-test-deps installs the servers)"
+                    "{} is missing (scripts/install-test-deps installs the servers)",
+                    path.display()
                 ));
             }
         }
@@ -161,6 +255,8 @@ pub struct Cluster {
     job: Option<PodSpec>,
     /// The backup CronJob's pod spec, if the manifest has one.
     pub backup_job: Option<PodSpec>,
+    /// The set's profile (its database's image): that of every container whose own image has
+    /// none.
     profile: &'static Profile,
     /// Processes of `start_service`.
     services: Vec<Child>,
@@ -370,6 +466,14 @@ impl Cluster {
         let pod = self.pod_spec();
         let dir = self.pod_dir(ordinal);
         let (uid, gid) = self.user(c);
+        let profile = c
+            .image
+            .as_deref()
+            .and_then(find_profile)
+            .unwrap_or(self.profile);
+        let lower = profile
+            .lower()
+            .unwrap_or_else(|e| panic!("{}: {e}", c.name));
         let q = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
         let mut s = String::from("set -e\n");
         writeln!(s, "hostname {}", self.pod_name(ordinal)).unwrap();
@@ -378,8 +482,9 @@ impl Cluster {
         writeln!(s, "mkdir -p {0}/upper {0}/work {0}/root", ctr.display()).unwrap();
         writeln!(
             s,
-            "mount -t overlay ctr -o lowerdir=/,upperdir={0}/upper,workdir={0}/work {0}/root",
-            ctr.display()
+            "mount -t overlay ctr -o lowerdir={1},upperdir={0}/upper,workdir={0}/work {0}/root",
+            ctr.display(),
+            lower.display()
         )
         .unwrap();
         let root = ctr.join("root");
@@ -395,7 +500,7 @@ impl Cluster {
         writeln!(s, "echo {} > {r}/etc/hostname", self.pod_name(ordinal)).unwrap();
         // The image's user by the image's name (initdb looks the uid up; unix_socket the name),
         // ahead of any host entry of the same name or uid.
-        let user = self.profile.user;
+        let user = profile.user;
         writeln!(
             s,
             "sed -i '1i {user}:x:{uid}:{gid}::/tmp:/bin/bash' {r}/etc/passwd"
@@ -403,13 +508,13 @@ impl Cluster {
         .unwrap();
         writeln!(
             s,
-            "getent group {gid} >/dev/null || echo 'image:x:{gid}:' >> {r}/etc/group"
+            "chroot {r} getent group {gid} >/dev/null || echo 'image:x:{gid}:' >> {r}/etc/group"
         )
         .unwrap();
-        for m in self.profile.masked {
+        for m in profile.masked {
             writeln!(s, "[ -d {r}{m} ] && mount -t tmpfs masked {r}{m} || true").unwrap();
         }
-        for d in self.profile.dirs {
+        for d in profile.dirs {
             writeln!(s, "mkdir -p {r}{d} && chown {uid}:{gid} {r}{d}").unwrap();
         }
         for m in c.volume_mounts.iter().flatten() {
@@ -454,7 +559,7 @@ impl Cluster {
             }
         }
         let mut env = vec![
-            format!("PATH={}", self.profile.path),
+            format!("PATH={}", profile.path),
             format!("HOSTNAME={}", self.pod_name(ordinal)),
             "HOME=/tmp".to_owned(),
         ];

@@ -24,6 +24,9 @@ pub trait Db {
     const IMAGE: &'static str;
     /// The generated Secret's passwords: one that exercises every quoting path.
     const PASSWORD: &'static str;
+    /// Flags every manifest of the engine's tests gets, after the test's own (an image whose
+    /// version is the one the profile runs).
+    const FLAGS: &'static [&'static str] = &[];
     /// Pod 0 is Ready: create whatever the items live in, and write item 1.
     fn seed(c: &Cluster);
     /// Writes item `id` on pod 0.
@@ -62,6 +65,7 @@ pub fn generate<D: Db>(args: &[String]) -> Vec<sts_gen::k8s::Manifest> {
     let password = |_len: usize| Ok(D::PASSWORD.to_owned());
     let argv: Vec<&str> = std::iter::once(D::KIND)
         .chain(args.iter().map(String::as_str))
+        .chain(D::FLAGS.iter().copied())
         .collect();
     let resolved = sts_gen::cli::resolve_argv(&argv, &password).unwrap();
     sts_gen::generate(&resolved).unwrap()

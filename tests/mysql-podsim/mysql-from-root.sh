@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# What fetch-mysql.sh does, from Debian's own packages: writes wrappers mysqld, mysql and
+# The MySQL of the bash sim (scenario.sh calls this first): writes wrappers mysqld, mysql and
 # mysqladmin into $PODSIM_HOME/bin that run the binaries of the root scripts/mysql-root builds
 # (Debian unstable's mysql-server, 9.7 at present) with that root's loader and libraries (its C
 # library is newer than Debian 12's). sim.sh puts $PODSIM_HOME/bin first on the containers' PATH.
-# Not yet called by scenario.sh (which runs fetch-mysql.sh, MySQL 8.4): see DEBIAN-ROOT.md.
+# The wrappers are always rewritten (they are a few lines), so they follow the root.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 home=${PODSIM_HOME:-/var/tmp/sts-gen-podsim}

@@ -1,6 +1,6 @@
 #!/bin/bash
 # A small kubelet stand-in for the sts-gen MySQL manifest (root only): pods are network +
-# mount + UTS namespaces running the manifest's own scripts with real MySQL 8.4 binaries.
+# mount + UTS namespaces running the manifest's own scripts with Debian's MySQL (mysql-from-root.sh).
 set -uo pipefail
 SIM=${PODSIM_HOME:-/var/tmp/sts-gen-podsim}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
